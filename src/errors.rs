@@ -1,0 +1,130 @@
+//! The one error type of the bindings and its mapping to fastcache's Python exceptions.
+//!
+//! The exception classes keep Streamlit's names (so `except` clauses written for
+//! Streamlit read naturally) and subclass the matching builtin.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyRecursionError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+create_exception!(
+    fastcache,
+    UnhashableParamError,
+    PyTypeError,
+    "An argument of a cached function cannot be turned into a cache key."
+);
+create_exception!(
+    fastcache,
+    UserHashError,
+    PyException,
+    "A function given in `hash_funcs` raised; the original exception is the __cause__."
+);
+create_exception!(
+    fastcache,
+    BadTTLStringError,
+    PyValueError,
+    "A `ttl` string is not in the accepted duration syntax."
+);
+create_exception!(
+    fastcache,
+    ReentrantCallError,
+    PyRecursionError,
+    "A cached function asked for the very entry it is computing (it would wait for itself)."
+);
+create_exception!(
+    fastcache,
+    SessionScopeError,
+    PyRuntimeError,
+    "A session-scoped cache was used where there is no Streamlit session."
+);
+
+/// Everything the cache layer can fail with, mapped to Python at the boundary.
+pub enum CacheError {
+    /// An argument has no supported encoding and no `hash_funcs` entry.
+    Unhashable {
+        /// Parameter name; `None` for a value in `*args`.
+        arg: Option<String>,
+        type_name: String,
+        func: String,
+    },
+    /// A `hash_funcs` function raised.
+    UserHash {
+        cause: PyErr,
+        type_name: String,
+        hash_func: String,
+        func: String,
+    },
+    /// A same-key call from the thread that is computing (or validating) that key.
+    Reentrant { func: String },
+    /// An exception from Python code (the user's function, validate, a conversion).
+    Python(PyErr),
+}
+
+impl From<PyErr> for CacheError {
+    fn from(err: PyErr) -> Self {
+        CacheError::Python(err)
+    }
+}
+
+pub fn unhashable_message(arg: Option<&str>, type_name: &str, func: &str) -> String {
+    let shown = arg.unwrap_or("(unnamed)");
+    let replacement = arg.map_or_else(|| "_arg".to_owned(), |a| format!("_{a}"));
+    format!(
+        "Cannot hash argument '{shown}' (of type `{type_name}`) in '{func}'.\n\
+         \n\
+         To address this, you can tell fastcache not to hash this argument by adding a\n\
+         leading underscore to the argument's name in the function signature:\n\
+         \n\
+         @fastcache.cache_resource\n\
+         def {func}({replacement}, ...):\n    \
+         ...\n\
+         \n\
+         Or tell fastcache how to hash it: \
+         @fastcache.cache_resource(hash_funcs={{\"{type_name}\": some_function}})"
+    )
+}
+
+impl CacheError {
+    pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
+        match self {
+            CacheError::Unhashable {
+                arg,
+                type_name,
+                func,
+            } => UnhashableParamError::new_err(unhashable_message(arg.as_deref(), &type_name, &func)),
+            CacheError::UserHash {
+                cause,
+                type_name,
+                hash_func,
+                func,
+            } => {
+                let err = UserHashError::new_err(format!(
+                    "{}\n\nThis error is likely due to a bug in {hash_func}, which is a \
+                     user-defined hash function that was passed into the \
+                     `@fastcache.cache_resource` decorator of '{func}'.\n\n\
+                     {hash_func} failed when hashing an object of type `{type_name}`.",
+                    describe(py, &cause),
+                ));
+                err.set_cause(py, Some(cause));
+                err
+            }
+            CacheError::Reentrant { func } => ReentrantCallError::new_err(format!(
+                "'{func}' was called with the arguments it is already computing or validating, \
+                 from inside that computation (its own body, validate, on_release or a \
+                 hash function). Waiting for itself would never end; call it with other \
+                 arguments, or move the nested call out of the cached function."
+            )),
+            CacheError::Python(err) => err,
+        }
+    }
+}
+
+/// `TypeName: message` of an exception, for embedding in another error's text.
+fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let type_name = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".to_owned());
+    format!("{type_name}: {}", err.value(py))
+}

@@ -1,0 +1,264 @@
+//! The argument key: an unambiguous byte encoding of a call's hashed arguments.
+//!
+//! Every value is written as a one-byte type tag followed by a self-delimiting body
+//! (fixed-width numbers, length-prefixed byte strings, count-prefixed sequences), so the
+//! encoding is prefix-free: two different argument tuples can never produce the same bytes.
+//! The store keeps these bytes and compares them in full on lookup; the hash of the bytes
+//! only picks the bucket. This module knows nothing about Python: the bindings walk Python
+//! objects and call these writers.
+
+use std::hash::{Hash, Hasher};
+
+/// Type tags. One byte each; the value that follows is described next to each tag.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// no body
+    None = 0,
+    /// no body
+    False = 1,
+    /// no body
+    True = 2,
+    /// i64, little endian
+    SmallInt = 3,
+    /// length-prefixed two's-complement little-endian bytes (ints outside i64)
+    BigInt = 4,
+    /// f64 bits, so 0.0 and -0.0 differ
+    Float = 5,
+    /// two f64 bits: real, imaginary
+    Complex = 6,
+    /// length-prefixed UTF-8 (surrogates kept via surrogatepass)
+    Str = 7,
+    /// length-prefixed bytes
+    Bytes = 8,
+    /// length-prefixed bytes
+    ByteArray = 9,
+    /// count, then each item
+    Tuple = 10,
+    /// count, then each item
+    List = 11,
+    /// count, then (key, value) pairs in insertion order (OrderedDict)
+    OrderedDict = 12,
+    /// count, then the encoded (key, value) pairs sorted bytewise (dict: order ignored)
+    Dict = 13,
+    /// count, then the encoded items sorted bytewise
+    Set = 14,
+    /// count, then the encoded items sorted bytewise
+    FrozenSet = 15,
+    /// a class: length-prefixed `module.qualname`
+    Type = 16,
+    /// a subclass instance of a built-in kind: length-prefixed `module.qualname`, then the
+    /// value encoded as its built-in base
+    Subclass = 17,
+    /// the output of a user `hash_funcs` entry, encoded in turn
+    HashFunc = 18,
+    /// a reference back to an enclosing container (self-referencing values): depth as u64
+    BackRef = 19,
+    /// `*args` of the signature: count, then each value
+    VarArgs = 20,
+    /// extra `**kwargs` keys: count, then sorted (name, value) pairs
+    VarKwargs = 21,
+    /// the instance a method is bound to, or a positional/keyword parameter slot
+    Param = 22,
+}
+
+/// An encoded argument key. Equality is byte equality of the whole encoding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(Box<[u8]>);
+
+impl Key {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({} bytes)", self.0.len())
+    }
+}
+
+/// Builds a [`Key`] by appending tagged values.
+#[derive(Default)]
+pub struct KeyWriter {
+    buf: Vec<u8>,
+}
+
+impl KeyWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn finish(self) -> Key {
+        Key(self.buf.into_boxed_slice())
+    }
+
+    /// The bytes written so far; used to encode an item on its own (for sorting set members).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    pub fn tag(&mut self, tag: Tag) {
+        self.buf.push(tag as u8);
+    }
+
+    /// Lengths and counts are always 8 bytes: simple, and never ambiguous.
+    pub fn len(&mut self, n: usize) {
+        self.buf.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+
+    pub fn small_int(&mut self, v: i64) {
+        self.tag(Tag::SmallInt);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn float(&mut self, v: f64) {
+        self.tag(Tag::Float);
+        self.buf.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+
+    pub fn complex(&mut self, re: f64, im: f64) {
+        self.tag(Tag::Complex);
+        self.buf.extend_from_slice(&re.to_bits().to_le_bytes());
+        self.buf.extend_from_slice(&im.to_bits().to_le_bytes());
+    }
+
+    /// A tag followed by a length-prefixed byte string.
+    pub fn tagged_bytes(&mut self, tag: Tag, bytes: &[u8]) {
+        self.tag(tag);
+        self.raw_bytes(bytes);
+    }
+
+    /// A length-prefixed byte string without a tag (names inside a tagged structure).
+    pub fn raw_bytes(&mut self, bytes: &[u8]) {
+        self.len(bytes.len());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// A tag and count, for sequences whose items follow.
+    pub fn sequence(&mut self, tag: Tag, count: usize) {
+        self.tag(tag);
+        self.len(count);
+    }
+
+    /// A tag, a count, then pre-encoded items sorted bytewise, for containers whose
+    /// iteration order must not matter (set, frozenset, dict). Each item is itself
+    /// self-delimiting, so concatenating the sorted items stays unambiguous.
+    pub fn unordered(&mut self, tag: Tag, mut items: Vec<Vec<u8>>) {
+        items.sort_unstable();
+        self.sequence(tag, items.len());
+        for item in &items {
+            self.buf.extend_from_slice(item);
+        }
+    }
+
+    pub fn back_ref(&mut self, depth: usize) {
+        self.tag(Tag::BackRef);
+        self.len(depth);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(build: impl FnOnce(&mut KeyWriter)) -> Key {
+        let mut w = KeyWriter::new();
+        build(&mut w);
+        w.finish()
+    }
+
+    fn string(w: &mut KeyWriter, s: &str) {
+        w.tagged_bytes(Tag::Str, s.as_bytes());
+    }
+
+    #[test]
+    fn concatenated_strings_do_not_collide_with_one_string() {
+        // Streamlit #16559: ("doc1", "acme") vs ("doc1str:bstr:acme", None)
+        let two = key(|w| {
+            string(w, "doc1");
+            string(w, "acme");
+        });
+        let one = key(|w| {
+            string(w, "doc1str:bstr:acme");
+            w.tag(Tag::None);
+        });
+        assert_ne!(two, one);
+    }
+
+    #[test]
+    fn split_points_are_visible() {
+        let a = key(|w| {
+            string(w, "ab");
+            string(w, "c");
+        });
+        let b = key(|w| {
+            string(w, "a");
+            string(w, "bc");
+        });
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn type_tags_separate_equal_looking_values() {
+        let int_one = key(|w| w.small_int(1));
+        let float_one = key(|w| w.float(1.0));
+        let str_one = key(|w| string(w, "1"));
+        let bytes_one = key(|w| w.tagged_bytes(Tag::Bytes, b"1"));
+        let true_ = key(|w| w.tag(Tag::True));
+        let all = [&int_one, &float_one, &str_one, &bytes_one, &true_];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn signed_zeros_differ() {
+        assert_ne!(key(|w| w.float(0.0)), key(|w| w.float(-0.0)));
+    }
+
+    #[test]
+    fn unordered_containers_ignore_insertion_order() {
+        let items = |order: &[&str]| {
+            order
+                .iter()
+                .map(|s| {
+                    let mut w = KeyWriter::new();
+                    string(&mut w, s);
+                    w.into_bytes()
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = key(|w| w.unordered(Tag::Set, items(&["x", "y", "z"])));
+        let b = key(|w| w.unordered(Tag::Set, items(&["z", "x", "y"])));
+        let c = key(|w| w.unordered(Tag::FrozenSet, items(&["z", "x", "y"])));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn nesting_is_unambiguous() {
+        // ((1,), 2) vs ((1, 2),)
+        let a = key(|w| {
+            w.sequence(Tag::Tuple, 2);
+            w.sequence(Tag::Tuple, 1);
+            w.small_int(1);
+            w.small_int(2);
+        });
+        let b = key(|w| {
+            w.sequence(Tag::Tuple, 1);
+            w.sequence(Tag::Tuple, 2);
+            w.small_int(1);
+            w.small_int(2);
+        });
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,39 @@
+//! fastcache's native module, `fastcache._fastcache`: declarations and exports only.
+//!
+//! Pure Rust (no interpreter in sight): `key` (argument encoding), `store` (LRU + ttl
+//! table), `flight` (single flight), `ttl` (duration strings). Bindings: `encode`
+//! (arguments → key), `cache` (per-function cache and registry), `wrapper` (the callable
+//! objects), `options` (decoration-time parsing), `errors`.
+
+pub mod cache;
+pub mod encode;
+pub mod errors;
+pub mod flight;
+pub mod key;
+pub mod options;
+pub mod store;
+pub mod ttl;
+pub mod wrapper;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = true)]
+mod _fastcache {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::errors::{
+        BadTTLStringError, ReentrantCallError, SessionScopeError, UnhashableParamError,
+        UserHashError,
+    };
+    #[pymodule_export]
+    use crate::options::{clear_all, refresh_logging, ttl_seconds};
+    #[pymodule_export]
+    use crate::wrapper::{BoundCachedMethod, CachedFunction};
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::options::init_logging(m.py())
+    }
+}
+

@@ -1,0 +1,80 @@
+//! Decoration-time option parsing that belongs on the Rust side (the ttl), the global
+//! clear, and the logging bridge.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+
+use crate::errors::BadTTLStringError;
+use crate::ttl::parse_ttl_str;
+
+/// A `ttl` argument in seconds: `None` → `inf`; a number of seconds; a
+/// `datetime.timedelta`; or a pandas-style duration string such as `"1h"` or `"2 days"`.
+#[pyfunction]
+pub fn ttl_seconds(value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let py = value.py();
+    if value.is_none() {
+        return Ok(f64::INFINITY);
+    }
+    let seconds = if value.is_instance_of::<PyBool>() {
+        return Err(wrong_ttl_type(value));
+    } else if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
+        value.extract::<f64>()?
+    } else if let Ok(text) = value.cast::<PyString>() {
+        let text = text.to_str()?;
+        parse_ttl_str(text).map_err(|err| BadTTLStringError::new_err(err.to_string()))?
+    } else if value.is_instance(&py.import("datetime")?.getattr("timedelta")?)? {
+        value.call_method0("total_seconds")?.extract::<f64>()?
+    } else {
+        return Err(wrong_ttl_type(value));
+    };
+    if seconds.is_nan() {
+        return Err(PyValueError::new_err(
+            "ttl is NaN; pass a number of seconds, a timedelta, a string like \"1h\", or \
+             None for no expiry",
+        ));
+    }
+    Ok(seconds)
+}
+
+fn wrong_ttl_type(value: &Bound<'_, PyAny>) -> PyErr {
+    let type_name = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "ttl must be None, a number of seconds, a datetime.timedelta or a string such as \
+         \"1h\" or \"2 days\"; got {} of type {type_name}",
+        value.repr().map(|r| r.to_string()).unwrap_or_default()
+    ))
+}
+
+/// `cache_resource.clear()`: clears every cache, releasing every entry.
+#[pyfunction]
+pub fn clear_all(py: Python<'_>) {
+    crate::cache::clear_every_cache(py);
+}
+
+static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
+
+/// Re-reads the `fastcache` logger's level (fastcache caches it so a hit never asks
+/// Python). Call after changing logging configuration at run time.
+#[pyfunction]
+pub fn refresh_logging(py: Python<'_>) -> PyResult<()> {
+    if let Some(handle) = LOG_RESET.get() {
+        handle.reset();
+    }
+    crate::cache::refresh_debug_flag(py)
+}
+
+pub fn init_logging(py: Python<'_>) -> PyResult<()> {
+    if LOG_RESET.get().is_none() {
+        let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?;
+        // Another extension may own the `log` facade already; then records go there.
+        if let Ok(handle) = logger.install() {
+            let _ = LOG_RESET.set(handle);
+        }
+    }
+    crate::cache::refresh_debug_flag(py)
+}

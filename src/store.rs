@@ -1,0 +1,393 @@
+//! The per-function entry table: a true LRU map with one time-to-live for every entry.
+//!
+//! Plain Rust, generic over the stored value, with the clock passed in so tests control
+//! time. The store never runs or drops anything on its own: every value that leaves it is
+//! handed back to the caller (with the reason), so the bindings can release it after the
+//! cache lock is gone — `on_release` and a value's `__del__` never run under a lock.
+
+use std::time::{Duration, Instant};
+
+use hashlink::LinkedHashMap;
+
+use crate::key::Key;
+
+/// Why a value left the store; logged, and used by callers that treat causes differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemovalCause {
+    /// Its ttl ran out.
+    Expired,
+    /// The store was full and it was the least recently used.
+    Evicted,
+    /// A new value was written under the same key.
+    Replaced,
+    /// `clear()` (of the function, of one key, or of every cache).
+    Cleared,
+    /// `validate` returned a falsy value for it.
+    Invalid,
+}
+
+impl RemovalCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalCause::Expired => "expired",
+            RemovalCause::Evicted => "evicted (least recently used)",
+            RemovalCause::Replaced => "replaced",
+            RemovalCause::Cleared => "cleared",
+            RemovalCause::Invalid => "failed validate",
+        }
+    }
+}
+
+/// A value that left the store, to be released by the caller.
+#[derive(Debug)]
+pub struct Removed<V> {
+    pub value: V,
+    pub cause: RemovalCause,
+}
+
+struct Entry<V> {
+    value: V,
+    written: Instant,
+}
+
+/// The outcome of [`Store::get`].
+pub enum Lookup<'a, V> {
+    Hit(&'a V),
+    /// The entry had expired; it has been taken out and is returned for release.
+    Expired(V),
+    Missing,
+}
+
+/// Expiry rule shared by every entry: live while `now < written + ttl`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ttl {
+    Never,
+    After(Duration),
+}
+
+impl Ttl {
+    /// From seconds as the user gave them: `inf` never expires, `<= 0` is always expired.
+    /// NaN is rejected before it gets here.
+    pub fn from_secs(secs: f64) -> Ttl {
+        if secs <= 0.0 {
+            Ttl::After(Duration::ZERO)
+        } else {
+            // Durations past ~584 years are beyond any process' life: treat as never.
+            Duration::try_from_secs_f64(secs).map_or(Ttl::Never, Ttl::After)
+        }
+    }
+
+    fn is_expired(self, written: Instant, now: Instant) -> bool {
+        match self {
+            Ttl::Never => false,
+            Ttl::After(ttl) => now.saturating_duration_since(written) >= ttl,
+        }
+    }
+}
+
+pub struct Store<V> {
+    entries: LinkedHashMap<Key, Entry<V>, ahash::RandomState>,
+    ttl: Ttl,
+    max_entries: Option<usize>,
+    /// A lower bound on every entry's write time: when even it is not expired, no entry is,
+    /// so the expiry scan before an eviction is skipped.
+    oldest_write: Option<Instant>,
+}
+
+impl<V> Store<V> {
+    pub fn new(ttl: Ttl, max_entries: Option<usize>) -> Self {
+        Store {
+            entries: LinkedHashMap::with_hasher(ahash::RandomState::new()),
+            ttl,
+            max_entries,
+            oldest_write: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn ttl(&self) -> Ttl {
+        self.ttl
+    }
+
+    /// Looks a key up; a hit becomes the most recently used entry. Hits do not extend
+    /// the ttl: expiry is measured from the write.
+    pub fn get(&mut self, key: &Key, now: Instant) -> Lookup<'_, V> {
+        let expired = match self.entries.get(key) {
+            None => return Lookup::Missing,
+            Some(entry) => self.ttl.is_expired(entry.written, now),
+        };
+        if expired {
+            let entry = self.entries.remove(key).expect("entry seen just above");
+            return Lookup::Expired(entry.value);
+        }
+        let entry = self.entries.to_back(key).expect("entry seen just above");
+        Lookup::Hit(&entry.value)
+    }
+
+    /// When the entry under `key` was written, if there is one.
+    pub fn written_at(&self, key: &Key) -> Option<Instant> {
+        self.entries.get(key).map(|e| e.written)
+    }
+
+    /// Writes a value as the most recently used entry. Whatever had to leave to make room
+    /// (expired entries first, then least recently used ones) or was replaced is pushed
+    /// onto `removed`.
+    pub fn insert(&mut self, key: Key, value: V, now: Instant, removed: &mut Vec<Removed<V>>) {
+        if let Some(old) = self.entries.remove(&key) {
+            removed.push(Removed {
+                value: old.value,
+                cause: RemovalCause::Replaced,
+            });
+        }
+        if let Some(max) = self.max_entries {
+            if self.entries.len() >= max {
+                self.reap_expired_into(now, removed);
+            }
+            while self.entries.len() >= max {
+                match self.entries.pop_front() {
+                    Some((_, entry)) => removed.push(Removed {
+                        value: entry.value,
+                        cause: RemovalCause::Evicted,
+                    }),
+                    None => break,
+                }
+            }
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                written: now,
+            },
+        );
+        if self.oldest_write.is_none() {
+            self.oldest_write = Some(now);
+        }
+    }
+
+    pub fn remove(&mut self, key: &Key) -> Option<V> {
+        let value = self.entries.remove(key).map(|e| e.value);
+        if self.entries.is_empty() {
+            self.oldest_write = None;
+        }
+        value
+    }
+
+    /// Removes the entry under `key` only when `is_same` says it is still the one the
+    /// caller saw (a validate that failed must not remove a value written since).
+    pub fn remove_if(&mut self, key: &Key, is_same: impl FnOnce(&V) -> bool) -> Option<V> {
+        match self.entries.get(key) {
+            Some(entry) if is_same(&entry.value) => self.remove(key),
+            _ => None,
+        }
+    }
+
+    /// Takes every entry out, oldest use first.
+    pub fn drain(&mut self) -> Vec<V> {
+        self.oldest_write = None;
+        self.entries.drain().map(|(_, e)| e.value).collect()
+    }
+
+    /// Takes out every expired entry.
+    pub fn reap_expired(&mut self, now: Instant) -> Vec<Removed<V>> {
+        let mut removed = Vec::new();
+        self.reap_expired_into(now, &mut removed);
+        removed
+    }
+
+    fn reap_expired_into(&mut self, now: Instant, removed: &mut Vec<Removed<V>>) {
+        match self.oldest_write {
+            Some(oldest) if self.ttl.is_expired(oldest, now) => {}
+            _ => return,
+        }
+        let ttl = self.ttl;
+        let mut oldest_live: Option<Instant> = None;
+        // `retain` cannot hand values out, so the expired keys are collected first.
+        let expired: Vec<Key> = self
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| {
+                if ttl.is_expired(entry.written, now) {
+                    Some(key.clone())
+                } else {
+                    oldest_live = Some(oldest_live.map_or(entry.written, |o| o.min(entry.written)));
+                    None
+                }
+            })
+            .collect();
+        for key in expired {
+            if let Some(entry) = self.entries.remove(&key) {
+                removed.push(Removed {
+                    value: entry.value,
+                    cause: RemovalCause::Expired,
+                });
+            }
+        }
+        self.oldest_write = oldest_live;
+    }
+
+    /// The earliest moment an entry will expire, for a background reaper.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        match self.ttl {
+            Ttl::Never => None,
+            Ttl::After(ttl) => self.oldest_write.map(|w| w + ttl),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyWriter;
+
+    fn key(n: i64) -> Key {
+        let mut w = KeyWriter::new();
+        w.small_int(n);
+        w.finish()
+    }
+
+    fn hit<V: Copy>(store: &mut Store<V>, k: i64, now: Instant) -> Option<V> {
+        match store.get(&key(k), now) {
+            Lookup::Hit(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn entries_live_until_exactly_ttl_after_the_write() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), None);
+        let mut removed = Vec::new();
+        store.insert(key(1), "a", t0, &mut removed);
+        assert_eq!(hit(&mut store, 1, t0 + Duration::from_secs(9)), Some("a"));
+        match store.get(&key(1), t0 + Duration::from_secs(10)) {
+            Lookup::Expired(v) => assert_eq!(v, "a"),
+            _ => panic!("entry should have expired at written + ttl"),
+        }
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn hits_do_not_extend_the_ttl() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), None);
+        store.insert(key(1), 1, t0, &mut Vec::new());
+        for s in 1..10 {
+            assert_eq!(hit(&mut store, 1, t0 + Duration::from_secs(s)), Some(1));
+        }
+        assert!(matches!(
+            store.get(&key(1), t0 + Duration::from_secs(10)),
+            Lookup::Expired(1)
+        ));
+    }
+
+    #[test]
+    fn non_positive_ttl_is_always_expired_and_infinite_never() {
+        let t0 = Instant::now();
+        let mut zero = Store::new(Ttl::from_secs(0.0), None);
+        zero.insert(key(1), 1, t0, &mut Vec::new());
+        assert!(matches!(zero.get(&key(1), t0), Lookup::Expired(1)));
+        assert_eq!(Ttl::from_secs(-5.0), Ttl::After(Duration::ZERO));
+        assert_eq!(Ttl::from_secs(f64::INFINITY), Ttl::Never);
+        let mut never = Store::new(Ttl::Never, None);
+        never.insert(key(1), 1, t0, &mut Vec::new());
+        let far = t0 + Duration::from_secs(10_000_000);
+        assert_eq!(hit(&mut never, 1, far), Some(1));
+        assert_eq!(never.next_expiry(), None);
+    }
+
+    #[test]
+    fn full_store_evicts_least_recently_used_and_hits_refresh() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::Never, Some(2));
+        let mut removed = Vec::new();
+        store.insert(key(1), 1, t0, &mut removed);
+        store.insert(key(2), 2, t0, &mut removed);
+        assert_eq!(hit(&mut store, 1, t0), Some(1)); // 2 is now the LRU
+        store.insert(key(3), 3, t0, &mut removed);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].value, 2);
+        assert_eq!(removed[0].cause, RemovalCause::Evicted);
+        assert_eq!(hit(&mut store, 1, t0), Some(1));
+        assert_eq!(hit(&mut store, 3, t0), Some(3));
+    }
+
+    #[test]
+    fn expired_entries_are_reaped_before_a_live_lru_victim() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), Some(2));
+        let mut removed = Vec::new();
+        store.insert(key(1), 1, t0, &mut removed); // LRU, still live at t0+12
+        store.insert(key(2), 2, t0 + Duration::from_secs(1), &mut removed);
+        assert_eq!(hit(&mut store, 1, t0 + Duration::from_secs(2)), Some(1));
+        // At t0+11 both 1 (written t0) and 2 (written t0+1) are expired.
+        store.insert(key(3), 3, t0 + Duration::from_secs(11), &mut removed);
+        let causes: Vec<_> = removed.iter().map(|r| (r.value, r.cause)).collect();
+        assert!(causes.contains(&(1, RemovalCause::Expired)));
+        assert!(causes.contains(&(2, RemovalCause::Expired)));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn reaping_prefers_expired_over_lru_order() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), Some(2));
+        let mut removed = Vec::new();
+        store.insert(key(1), 1, t0, &mut removed);
+        store.insert(key(2), 2, t0 + Duration::from_secs(5), &mut removed);
+        assert_eq!(hit(&mut store, 2, t0 + Duration::from_secs(6)), Some(2));
+        assert_eq!(hit(&mut store, 1, t0 + Duration::from_secs(6)), Some(1)); // 2 is LRU
+        store.insert(key(3), 3, t0 + Duration::from_secs(10), &mut removed);
+        // 1 expired, so 2 (the LRU, still live) survives.
+        assert_eq!(removed.len(), 1);
+        assert_eq!((removed[0].value, removed[0].cause), (1, RemovalCause::Expired));
+        assert_eq!(hit(&mut store, 2, t0 + Duration::from_secs(10)), Some(2));
+    }
+
+    #[test]
+    fn rewriting_a_key_hands_back_the_old_value() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::Never, Some(1));
+        let mut removed = Vec::new();
+        store.insert(key(1), "old", t0, &mut removed);
+        store.insert(key(1), "new", t0, &mut removed);
+        assert_eq!(removed.len(), 1);
+        assert_eq!((removed[0].value, removed[0].cause), ("old", RemovalCause::Replaced));
+        assert_eq!(hit(&mut store, 1, t0), Some("new"));
+    }
+
+    #[test]
+    fn remove_if_keeps_a_value_written_since() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::Never, None);
+        store.insert(key(1), 7, t0, &mut Vec::new());
+        assert_eq!(store.remove_if(&key(1), |v| *v == 6), None);
+        assert_eq!(store.remove_if(&key(1), |v| *v == 7), Some(7));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn reap_and_drain_return_everything_once() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(1.0), None);
+        let mut removed = Vec::new();
+        for k in 0..5 {
+            store.insert(key(k), k, t0 + Duration::from_millis(k as u64 * 300), &mut removed);
+        }
+        assert_eq!(store.next_expiry(), Some(t0 + Duration::from_secs(1)));
+        let reaped = store.reap_expired(t0 + Duration::from_millis(1000));
+        assert_eq!(reaped.iter().map(|r| r.value).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(store.next_expiry(), Some(t0 + Duration::from_millis(1300)));
+        let mut rest = store.drain();
+        rest.sort();
+        assert_eq!(rest, vec![1, 2, 3, 4]);
+        assert!(store.is_empty());
+    }
+}
