@@ -79,6 +79,8 @@ pub struct Callbacks {
 
 struct InFlight {
     flight: Arc<Flight<Py<PyAny>>>,
+    /// The asyncio task computing it, for an async function (None: the flight's thread).
+    owner_task: Option<Py<PyAny>>,
     /// Set by a clear while computing: the value goes to its caller but is not stored.
     discard: bool,
 }
@@ -86,12 +88,26 @@ struct InFlight {
 struct CacheState {
     store: Store<Py<PyAny>>,
     inflight: HashMap<Key, InFlight, ahash::RandomState>,
+    /// Keys with a background refresh running, and whether a clear has since discarded it.
+    refreshing: HashMap<Key, bool, ahash::RandomState>,
+    /// Keys whose last background refresh failed: not retried before the instant given.
+    refresh_cooldown: HashMap<Key, Instant, ahash::RandomState>,
+}
+
+impl CacheState {
+    /// Takes out every expired entry: for the eager reaper.
+    fn reap(&mut self, now: Instant) -> Vec<Removed<Py<PyAny>>> {
+        self.store.reap_expired(now)
+    }
 }
 
 pub struct ResourceCache {
     /// `qualname` of the function, for logs.
     name: String,
     options: CacheOptions,
+    /// How long a value is fresh; with background refresh the store keeps it for twice
+    /// that, serving it stale (and refreshing it) in the second half.
+    fresh_for: Ttl,
     state: Mutex<CacheState>,
     /// Swapped when the same function is decorated again, so the newest closures are used.
     callbacks: Mutex<Arc<Callbacks>>,
@@ -100,35 +116,31 @@ pub struct ResourceCache {
 }
 
 thread_local! {
-    /// The (cache, key) pairs this thread is computing or validating right now. A call
-    /// for one of them from the same thread could only wait for itself.
-    static ACTIVE: RefCell<Vec<(usize, Key)>> = const { RefCell::new(Vec::new()) };
+    /// The (cache, key) pairs this thread is validating right now: a call for one of them
+    /// from inside `validate` could only loop or wait for itself.
+    static VALIDATING: RefCell<Vec<(usize, Key)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Marks (cache, key) as active on this thread for its lifetime.
-struct ActiveMark {
-    cache: usize,
-}
+/// Marks (cache, key) as being validated on this thread for its lifetime.
+struct ValidatingMark;
 
-impl ActiveMark {
+impl ValidatingMark {
     fn enter(cache: usize, key: &Key) -> Self {
-        ACTIVE.with_borrow_mut(|active| active.push((cache, key.clone())));
-        ActiveMark { cache }
+        VALIDATING.with_borrow_mut(|active| active.push((cache, key.clone())));
+        ValidatingMark
     }
 }
 
-impl Drop for ActiveMark {
+impl Drop for ValidatingMark {
     fn drop(&mut self) {
-        ACTIVE.with_borrow_mut(|active| {
-            if let Some(pos) = active.iter().rposition(|(c, _)| *c == self.cache) {
-                active.remove(pos);
-            }
+        VALIDATING.with_borrow_mut(|active| {
+            active.pop();
         });
     }
 }
 
-fn is_active(cache: usize, key: &Key) -> bool {
-    ACTIVE.with_borrow(|active| active.iter().any(|(c, k)| *c == cache && k == key))
+fn is_validating(cache: usize, key: &Key) -> bool {
+    VALIDATING.with_borrow(|active| active.iter().any(|(c, k)| *c == cache && k == key))
 }
 
 /// Why a call computes, for the debug log.
@@ -152,16 +164,54 @@ impl MissReason {
 /// Between a waiter's checks for Ctrl-C.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
 
+/// How long a key whose background refresh failed keeps being served stale before the
+/// next refresh is tried.
+const REFRESH_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// What a lookup found for the caller to do.
+pub enum Claim {
+    /// A (validated) value; with a ticket when it is stale and the caller should start
+    /// its background refresh.
+    Hit {
+        value: Py<PyAny>,
+        refresh: Option<RefreshTicket>,
+    },
+    /// Another caller is computing it: wait for that flight, then look again.
+    Wait(Arc<Flight<Py<PyAny>>>),
+    /// The caller computes it and must hand the outcome to `complete` or `abandon`.
+    Own(OwnerSlot),
+}
+
+/// The right (and duty) to compute one key.
+pub struct OwnerSlot {
+    key: Key,
+    flight: Arc<Flight<Py<PyAny>>>,
+}
+
+/// The right to refresh one stale key in the background.
+#[derive(Clone)]
+pub struct RefreshTicket {
+    key: Key,
+}
+
 impl ResourceCache {
     pub fn new(name: String, options: CacheOptions, callbacks: Callbacks) -> Self {
-        let store = Store::new(Ttl::from_secs(options.ttl_secs), options.max_entries);
+        let fresh_for = Ttl::from_secs(options.ttl_secs);
+        let keep_for = if options.background_refresh {
+            Ttl::from_secs(options.ttl_secs * 2.0)
+        } else {
+            fresh_for
+        };
         ResourceCache {
             name,
-            options,
+            fresh_for,
             state: Mutex::new(CacheState {
-                store,
+                store: Store::new(keep_for, options.max_entries),
                 inflight: HashMap::default(),
+                refreshing: HashMap::default(),
+                refresh_cooldown: HashMap::default(),
             }),
+            options,
             callbacks: Mutex::new(Arc::new(callbacks)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -170,6 +220,10 @@ impl ResourceCache {
 
     pub fn options(&self) -> &CacheOptions {
         &self.options
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn id(&self) -> usize {
@@ -196,34 +250,47 @@ impl ResourceCache {
         )
     }
 
-    /// The cached value for `key`, computing it with `compute` when it is missing,
-    /// expired or rejected by `validate`. One computation per key at a time: other callers
-    /// wait for it (detached) and share its value; a failed computation is retried by the
-    /// next waiter and never cached.
-    pub fn get_or_compute(
+    /// Looks `key` up for a caller: a hit, a flight to wait for, or the duty to compute.
+    /// `task` is the asyncio task of an async caller (re-entrancy is judged per task
+    /// there, per thread otherwise).
+    pub fn claim(
         &self,
         py: Python<'_>,
-        key: Key,
-        compute: impl FnOnce() -> PyResult<Py<PyAny>>,
-    ) -> Result<Py<PyAny>, CacheError> {
+        key: &Key,
+        task: Option<&Bound<'_, PyAny>>,
+    ) -> Result<Claim, CacheError> {
         let mut reason = MissReason::Absent;
         loop {
             let mut state = lock_attached(py, &self.state);
+            let now = Instant::now();
             let mut expired = None;
-            match state.store.get(&key, Instant::now()) {
-                Lookup::Hit(value) => {
+            match state.store.get(key, now) {
+                Lookup::Hit(value, written) => {
                     let value = value.clone_ref(py);
+                    let stale = self.options.background_refresh
+                        && self.fresh_for.is_expired(written, now);
+                    let refresh = if stale {
+                        start_refresh(&mut state, key, now)
+                    } else {
+                        None
+                    };
                     drop(state);
-                    match self.validated(py, &key, value)? {
-                        Some(value) => {
+                    match self.validated(py, key, value) {
+                        Ok(Some(value)) => {
                             self.hits.fetch_add(1, Ordering::Relaxed);
                             if debug_enabled() {
-                                log::debug!(target: "fastcache", "hit: {}", self.name);
+                                let stale = if stale { " (stale, refreshing)" } else { "" };
+                                log::debug!(target: "fastcache", "hit{stale}: {}", self.name);
                             }
-                            return Ok(value);
+                            return Ok(Claim::Hit { value, refresh });
                         }
-                        None => {
-                            reason = MissReason::Invalid;
+                        other => {
+                            if let Some(ticket) = refresh {
+                                self.cancel_refresh(py, ticket);
+                            }
+                            if other?.is_none() {
+                                reason = MissReason::Invalid;
+                            }
                             continue;
                         }
                     }
@@ -235,60 +302,129 @@ impl ResourceCache {
                 Lookup::Missing => {}
             }
 
-            if let Some(running) = state.inflight.get(&key) {
+            if let Some(running) = state.inflight.get(key) {
+                let reentrant = match (task, &running.owner_task) {
+                    (Some(task), Some(owner)) => owner.bind(py).is(task),
+                    (None, None) => running.flight.owner() == std::thread::current().id(),
+                    _ => false,
+                };
                 let flight = Arc::clone(&running.flight);
                 drop(state);
                 self.release_expired(py, expired);
-                if is_active(self.id(), &key) {
+                if reentrant {
                     return Err(CacheError::Reentrant {
                         func: self.name.clone(),
                     });
                 }
-                if let Some(value) = wait_for_flight(py, &flight)? {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(value);
-                }
-                continue; // the computation failed: try again, possibly as the owner
+                return Ok(Claim::Wait(flight));
             }
 
-            if is_active(self.id(), &key) {
-                drop(state);
-                self.release_expired(py, expired);
-                return Err(CacheError::Reentrant {
-                    func: self.name.clone(),
-                });
-            }
             let flight = Arc::new(Flight::new(std::thread::current().id()));
             state.inflight.insert(
                 key.clone(),
                 InFlight {
                     flight: Arc::clone(&flight),
+                    owner_task: task.map(|t| t.clone().unbind()),
                     discard: false,
                 },
             );
             drop(state);
             self.release_expired(py, expired);
-
             self.misses.fetch_add(1, Ordering::Relaxed);
             if debug_enabled() {
                 log::debug!(target: "fastcache", "miss ({}): {}", reason.as_str(), self.name);
             }
-            let owner = FlightOwner {
-                py,
-                cache: self,
-                key,
+            return Ok(Claim::Own(OwnerSlot {
+                key: key.clone(),
                 flight,
-                done: false,
-            };
-            let result = {
-                let _mark = ActiveMark::enter(self.id(), &owner.key);
-                compute()
-            };
-            return match result {
-                Ok(value) => Ok(owner.complete(value)),
-                Err(err) => Err(CacheError::Python(err)), // `owner` drops: flight failed
-            };
+            }));
         }
+    }
+
+    /// The synchronous call path: the cached value for `key`, computing it with `compute`
+    /// when needed. Other callers of the key wait (detached) and share the value; a failed
+    /// computation is never cached and the next waiter tries again. `on_stale` receives
+    /// the ticket of a stale hit whose background refresh the caller should start.
+    pub fn get_or_compute(
+        &self,
+        py: Python<'_>,
+        key: &Key,
+        compute: impl FnOnce() -> PyResult<Py<PyAny>>,
+        on_stale: impl FnOnce(RefreshTicket),
+    ) -> Result<Py<PyAny>, CacheError> {
+        loop {
+            match self.claim(py, key, None)? {
+                Claim::Hit { value, refresh } => {
+                    if let Some(ticket) = refresh {
+                        on_stale(ticket);
+                    }
+                    return Ok(value);
+                }
+                Claim::Wait(flight) => {
+                    if let Some(value) = wait_for_flight(py, &flight)? {
+                        self.hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok(value);
+                    }
+                }
+                Claim::Own(slot) => {
+                    let owner = OwnerGuard {
+                        py,
+                        cache: self,
+                        slot: Some(slot),
+                    };
+                    let value = compute()?; // an error drops `owner`: the flight fails
+                    return Ok(owner.complete(value));
+                }
+            }
+        }
+    }
+
+    /// Stores the value an owner computed (unless a clear discarded it meanwhile) and
+    /// wakes its waiters. Returns the value for the owner's caller.
+    pub fn complete(&self, py: Python<'_>, slot: OwnerSlot, value: Py<PyAny>) -> Py<PyAny> {
+        let mut removed = Vec::new();
+        let (running, mut state) = self.take_inflight(py, &slot);
+        let keep = matches!(running, Some(InFlight { discard: false, .. }));
+        if keep {
+            state
+                .store
+                .insert(slot.key, value.clone_ref(py), Instant::now(), &mut removed);
+        }
+        drop(state);
+        drop(running);
+        slot.flight.finish(FlightState::Done(value.clone_ref(py)));
+        if !keep {
+            // Cleared while computing: the caller gets the value, the cache does not keep it.
+            removed.push(Removed {
+                value: value.clone_ref(py),
+                cause: RemovalCause::Cleared,
+            });
+        }
+        self.release(py, removed);
+        value
+    }
+
+    /// Gives a computation up (it raised, or was cancelled): waiters wake and retry.
+    pub fn abandon(&self, py: Python<'_>, slot: OwnerSlot) {
+        let (running, state) = self.take_inflight(py, &slot);
+        drop(state);
+        drop(running);
+        slot.flight.finish(FlightState::Failed);
+    }
+
+    fn take_inflight(
+        &self,
+        py: Python<'_>,
+        slot: &OwnerSlot,
+    ) -> (Option<InFlight>, MutexGuard<'_, CacheState>) {
+        let mut state = lock_attached(py, &self.state);
+        let mine = match state.inflight.get(&slot.key) {
+            Some(running) if Arc::ptr_eq(&running.flight, &slot.flight) => {
+                state.inflight.remove(&slot.key)
+            }
+            _ => None,
+        };
+        (mine, state)
     }
 
     /// Runs `validate` (if any) on a hit, outside every lock. `None` when it rejected the
@@ -303,13 +439,13 @@ impl ResourceCache {
         let Some(validate) = &callbacks.validate else {
             return Ok(Some(value));
         };
-        if is_active(self.id(), key) {
+        if is_validating(self.id(), key) {
             return Err(CacheError::Reentrant {
                 func: self.name.clone(),
             });
         }
         let verdict = {
-            let _mark = ActiveMark::enter(self.id(), key);
+            let _mark = ValidatingMark::enter(self.id(), key);
             validate.bind(py).call1((value.bind(py),))?.is_truthy()?
         };
         if verdict {
@@ -329,6 +465,53 @@ impl ResourceCache {
             );
         }
         Ok(None)
+    }
+
+    /// Ends a background refresh: stores the new value (releasing the one it replaces)
+    /// unless a clear discarded the refresh; on failure the stale value stays and the key
+    /// is not refreshed again for a minute.
+    pub fn finish_refresh(&self, py: Python<'_>, ticket: RefreshTicket, outcome: PyResult<Py<PyAny>>) {
+        let mut removed = Vec::new();
+        let mut state = lock_attached(py, &self.state);
+        let discarded = state.refreshing.remove(&ticket.key).unwrap_or(true);
+        let failure = match outcome {
+            Ok(value) if !discarded => {
+                state.store.insert(ticket.key, value, Instant::now(), &mut removed);
+                None
+            }
+            Ok(value) => {
+                removed.push(Removed {
+                    value,
+                    cause: RemovalCause::Cleared,
+                });
+                None
+            }
+            Err(err) => {
+                state
+                    .refresh_cooldown
+                    .insert(ticket.key, Instant::now() + REFRESH_COOLDOWN);
+                Some(err)
+            }
+        };
+        drop(state);
+        if let Some(err) = failure {
+            log_exception(
+                py,
+                &format!(
+                    "background refresh of '{}' raised; the stale value keeps being served \
+                     and the refresh is retried in {} s",
+                    self.name,
+                    REFRESH_COOLDOWN.as_secs()
+                ),
+                &err,
+            );
+        }
+        self.release(py, removed);
+    }
+
+    /// Gives a refresh ticket back unused (the worker pool was busy, or validate failed).
+    pub fn cancel_refresh(&self, py: Python<'_>, ticket: RefreshTicket) {
+        lock_attached(py, &self.state).refreshing.remove(&ticket.key);
     }
 
     fn release_expired(&self, py: Python<'_>, expired: Option<Py<PyAny>>) {
@@ -356,57 +539,96 @@ impl ResourceCache {
             }
             if let Some(on_release) = &callbacks.on_release {
                 if let Err(err) = on_release.bind(py).call1((value.bind(py),)) {
-                    self.log_release_error(py, err, cause);
+                    log_exception(
+                        py,
+                        &format!(
+                            "on_release of '{}' raised while releasing a value ({}); the value \
+                             was released anyway",
+                            self.name,
+                            cause.as_str()
+                        ),
+                        &err,
+                    );
                 }
             }
             drop(value);
         }
     }
 
-    fn log_release_error(&self, py: Python<'_>, err: PyErr, cause: RemovalCause) {
-        let logged = fastcache_logger(py).and_then(|logger| {
-            let kwargs = pyo3::types::PyDict::new(py);
-            kwargs.set_item("exc_info", err.value(py))?;
-            logger.call_method(
-                "error",
-                (
-                    "on_release of '%s' raised while releasing a value (%s); the value was \
-                     released anyway",
-                    &self.name,
-                    cause.as_str(),
-                ),
-                Some(&kwargs),
-            )
-        });
-        if let Err(log_err) = logged {
-            // Logging itself failed: fall back to the unraisable hook rather than lose it.
-            log_err.write_unraisable(py, None);
-        }
-    }
-
-    /// Removes every entry (releasing each) and makes running computations not store
-    /// their value.
+    /// Removes every entry (releasing each) and makes running computations and refreshes
+    /// not store their value.
     pub fn clear(&self, py: Python<'_>) {
         let values = {
             let mut state = lock_attached(py, &self.state);
             for running in state.inflight.values_mut() {
                 running.discard = true;
             }
+            for discarded in state.refreshing.values_mut() {
+                *discarded = true;
+            }
+            state.refresh_cooldown.clear();
             state.store.drain()
         };
         self.release(py, cleared(values));
     }
 
-    /// Removes one entry (releasing it) and keeps a running computation of it from storing.
+    /// Removes one entry (releasing it) and keeps a running computation or refresh of it
+    /// from storing.
     pub fn clear_key(&self, py: Python<'_>, key: &Key) {
         let value = {
             let mut state = lock_attached(py, &self.state);
             if let Some(running) = state.inflight.get_mut(key) {
                 running.discard = true;
             }
+            if let Some(discarded) = state.refreshing.get_mut(key) {
+                *discarded = true;
+            }
+            state.refresh_cooldown.remove(key);
             state.store.remove(key)
         };
         self.release(py, cleared(value.into_iter().collect()));
+    }
+
+    /// For the reaper, which runs detached: takes the expired entries out (no Python is
+    /// touched; the values are released later, attached) and says when to look again.
+    pub fn reap_detached(&self, now: Instant) -> (Vec<Removed<Py<PyAny>>>, Option<Instant>) {
+        let mut state = self.state.lock();
+        let removed = state.reap(now);
+        (removed, state.store.next_expiry())
+    }
+
+    /// Whether entries of this cache ever expire (the reaper skips the others).
+    pub fn expires(&self) -> bool {
+        self.state.lock().store.ttl() != Ttl::Never
+    }
+}
+
+/// Marks `key` as refreshing, unless it already is or its last refresh failed recently.
+fn start_refresh(state: &mut CacheState, key: &Key, now: Instant) -> Option<RefreshTicket> {
+    if state.refreshing.contains_key(key) {
+        return None;
+    }
+    match state.refresh_cooldown.get(key) {
+        Some(until) if now < *until => return None,
+        Some(_) => {
+            state.refresh_cooldown.remove(key);
+        }
+        None => {}
+    }
+    state.refreshing.insert(key.clone(), false);
+    Some(RefreshTicket { key: key.clone() })
+}
+
+/// Logs `message` with the exception's traceback on the `fastcache` logger at ERROR.
+pub fn log_exception(py: Python<'_>, message: &str, err: &PyErr) {
+    let logged = fastcache_logger(py).and_then(|logger| {
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("exc_info", err.value(py))?;
+        logger.call_method("error", ("%s", message), Some(&kwargs))
+    });
+    if let Err(log_err) = logged {
+        // Logging itself failed: fall back to the unraisable hook rather than lose it.
+        log_err.write_unraisable(py, None);
     }
 }
 
@@ -422,86 +644,54 @@ fn cleared(values: Vec<Py<PyAny>>) -> Vec<Removed<Py<PyAny>>> {
 
 /// Waits, detached, until `flight` is over; checks for signals between slices so Ctrl-C
 /// reaches a waiting main thread. `None` when the computation failed.
-fn wait_for_flight(
+pub fn wait_for_flight(
     py: Python<'_>,
     flight: &Flight<Py<PyAny>>,
 ) -> Result<Option<Py<PyAny>>, CacheError> {
     while !py.detach(|| flight.wait_for(WAIT_SLICE)) {
         py.check_signals()?;
     }
+    Ok(flight_value(py, flight))
+}
+
+/// The value of a finished flight (`None` if it failed).
+pub fn flight_value(py: Python<'_>, flight: &Flight<Py<PyAny>>) -> Option<Py<PyAny>> {
     let state = match flight.try_state() {
         Some(state) => state,
         None => py.detach(|| flight.state()),
     };
-    Ok(match &*state {
+    match &*state {
         FlightState::Done(value) => Some(value.clone_ref(py)),
         FlightState::Failed | FlightState::Running => None,
-    })
+    }
 }
 
-/// The thread computing a key. Completing stores the value; dropping without completing
-/// (an exception, or a panic unwinding) takes the flight out and tells waiters to retry,
-/// so a key can never stay stuck.
-struct FlightOwner<'a, 'py> {
+/// A synchronous owner: completing stores the value; dropping without completing (an
+/// exception, or a panic unwinding) abandons the flight so a key can never stay stuck.
+struct OwnerGuard<'a, 'py> {
     py: Python<'py>,
     cache: &'a ResourceCache,
-    key: Key,
-    flight: Arc<Flight<Py<PyAny>>>,
-    done: bool,
+    slot: Option<OwnerSlot>,
 }
 
-impl FlightOwner<'_, '_> {
-    fn take_inflight(&self) -> (Option<InFlight>, MutexGuard<'_, CacheState>) {
-        let mut state = lock_attached(self.py, &self.cache.state);
-        let mine = match state.inflight.get(&self.key) {
-            Some(running) if Arc::ptr_eq(&running.flight, &self.flight) => {
-                state.inflight.remove(&self.key)
-            }
-            _ => None,
-        };
-        (mine, state)
-    }
-
+impl OwnerGuard<'_, '_> {
     fn complete(mut self, value: Py<PyAny>) -> Py<PyAny> {
-        let py = self.py;
-        let mut removed = Vec::new();
-        let (running, mut state) = self.take_inflight();
-        let store = matches!(running, Some(InFlight { discard: false, .. }));
-        if store {
-            state
-                .store
-                .insert(self.key.clone(), value.clone_ref(py), Instant::now(), &mut removed);
-        }
-        drop(state);
-        drop(running);
-        self.flight.finish(FlightState::Done(value.clone_ref(py)));
-        self.done = true;
-        if !store {
-            // Cleared while computing: the caller gets the value, the cache does not keep it.
-            removed.push(Removed {
-                value: value.clone_ref(py),
-                cause: RemovalCause::Cleared,
-            });
-        }
-        self.cache.release(py, removed);
-        value
+        let slot = self.slot.take().expect("completed once");
+        self.cache.complete(self.py, slot, value)
     }
 }
 
-impl Drop for FlightOwner<'_, '_> {
+impl Drop for OwnerGuard<'_, '_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if let Some(slot) = self.slot.take() {
+            self.cache.abandon(self.py, slot);
         }
-        let (running, state) = self.take_inflight();
-        drop(state);
-        drop(running);
-        self.flight.finish(FlightState::Failed);
     }
 }
 
 /// Every cache of the process: by function identity for reuse, and all of them for
-/// `cache_resource.clear()` (a replaced cache still used by an old wrapper included).
+/// `cache_resource.clear()`, the reaper and fork handling (a replaced cache still used by
+/// an old wrapper included).
 #[derive(Default)]
 struct Registry {
     by_identity: HashMap<String, Arc<ResourceCache>>,
@@ -530,10 +720,14 @@ pub fn cache_for(
         }
     }
     let cache = Arc::new(ResourceCache::new(name, options, callbacks));
+    let expires = cache.expires();
     registry.all.retain(|weak| weak.strong_count() > 0);
     registry.all.push(Arc::downgrade(&cache));
     let replaced = registry.by_identity.insert(identity, Arc::clone(&cache));
     drop(registry);
+    if expires {
+        crate::reaper::ensure_started();
+    }
     if let Some(old) = replaced {
         if debug_enabled() {
             log::debug!(target: "fastcache", "options changed, cache replaced: {}", old.name);
@@ -543,13 +737,73 @@ pub fn cache_for(
     cache
 }
 
+/// Every live cache. `lock` takes the registry lock: `lock_attached` from attached code,
+/// a plain lock from the reaper thread (which is never attached while locking).
+fn live_caches(registry: &Registry) -> Vec<Arc<ResourceCache>> {
+    registry.all.iter().filter_map(Weak::upgrade).collect()
+}
+
 /// `cache_resource.clear()`: every entry of every cache, released.
 pub fn clear_every_cache(py: Python<'_>) {
-    let caches: Vec<Arc<ResourceCache>> = {
-        let registry = lock_attached(py, &REGISTRY);
-        registry.all.iter().filter_map(Weak::upgrade).collect()
-    };
+    let caches = live_caches(&lock_attached(py, &REGISTRY));
     for cache in &caches {
         cache.clear(py);
     }
+}
+
+/// For the reaper thread (never attached): the caches whose entries expire.
+pub fn expiring_caches_detached() -> Vec<Arc<ResourceCache>> {
+    let caches = live_caches(&REGISTRY.lock());
+    caches.into_iter().filter(|c| c.expires()).collect()
+}
+
+/// Locks kept across `os.fork()`: taken before it, so no other thread is inside one at
+/// the moment of the fork, and let go after it on both sides.
+static FORK_HELD: Mutex<Vec<Arc<ResourceCache>>> = parking_lot::const_mutex(Vec::new());
+
+pub fn lock_all_for_fork(py: Python<'_>) {
+    std::mem::forget(lock_attached(py, &REGISTRY));
+    // SAFETY: the registry is locked by this thread (guard forgotten just above); reading
+    // it through the raw data pointer is what the guard would have allowed.
+    let caches = live_caches(unsafe { &*REGISTRY.data_ptr() });
+    for cache in &caches {
+        std::mem::forget(lock_attached(py, &cache.state));
+    }
+    *lock_attached(py, &FORK_HELD) = caches;
+}
+
+/// After the fork, in the parent and in the child: lets the locks go. In the child,
+/// computations owned by other threads of the parent will never finish there, so they
+/// are dropped and those keys are computed afresh; background refreshes are gone too.
+pub fn unlock_all_after_fork(py: Python<'_>, in_child: bool) {
+    let caches = std::mem::take(&mut *lock_attached(py, &FORK_HELD));
+    let me = std::thread::current().id();
+    let mut orphans = Vec::new();
+    for cache in &caches {
+        if in_child {
+            // SAFETY: locked by lock_all_for_fork on this thread, guard forgotten; in the
+            // child this thread is the only one, so the state is ours to fix up.
+            let state = unsafe { &mut *cache.state.data_ptr() };
+            let orphaned: Vec<Key> = state
+                .inflight
+                .iter()
+                .filter(|(_, running)| running.flight.owner() != me)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in orphaned {
+                if let Some(running) = state.inflight.remove(&key) {
+                    orphans.push(running);
+                }
+            }
+            state.refreshing.clear();
+        }
+        // SAFETY: locked by lock_all_for_fork on this thread, its guard forgotten.
+        unsafe { cache.state.force_unlock() };
+    }
+    // SAFETY: locked by lock_all_for_fork on this thread, its guard forgotten.
+    unsafe { REGISTRY.force_unlock() };
+    for running in orphans {
+        running.flight.finish(FlightState::Failed);
+    }
+    drop(caches);
 }

@@ -5,7 +5,8 @@
 //! the owner finishes it with the value or with a failure, and waiters either take the
 //! value or retry (exceptions are never cached). Plain Rust: waiting is a condition
 //! variable with a timeout, so the bindings can wait detached from the interpreter and
-//! still look for Ctrl-C between waits.
+//! still look for Ctrl-C between waits; async waiters register a callback instead, run
+//! by `finish` after the state lock is released.
 
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -19,9 +20,13 @@ pub enum FlightState<V> {
     Failed,
 }
 
+/// Called once when the flight finishes (an async waiter's wake-up).
+pub type Listener = Box<dyn FnOnce() + Send>;
+
 pub struct Flight<V> {
     owner: ThreadId,
     state: Mutex<FlightState<V>>,
+    listeners: Mutex<Vec<Listener>>,
     finished: Condvar,
 }
 
@@ -30,6 +35,7 @@ impl<V> Flight<V> {
         Flight {
             owner,
             state: Mutex::new(FlightState::Running),
+            listeners: Mutex::new(Vec::new()),
             finished: Condvar::new(),
         }
     }
@@ -38,10 +44,30 @@ impl<V> Flight<V> {
         self.owner
     }
 
-    /// Publishes the outcome and wakes every waiter.
+    /// Publishes the outcome and wakes every waiter; listeners run after every lock of
+    /// the flight is released.
     pub fn finish(&self, outcome: FlightState<V>) {
         *self.state.lock() = outcome;
         self.finished.notify_all();
+        let listeners = std::mem::take(&mut *self.listeners.lock());
+        for listener in listeners {
+            listener();
+        }
+    }
+
+    /// Runs `listener` when the flight finishes, or at once (returned back as `Err`) when
+    /// it already has, so the caller can run it where it chooses.
+    pub fn on_finish(&self, listener: Listener) -> Result<(), Listener> {
+        let mut listeners = self.listeners.lock();
+        if self.is_finished() {
+            return Err(listener);
+        }
+        listeners.push(listener);
+        Ok(())
+    }
+
+    pub fn is_finished(&self) -> bool {
+        !matches!(*self.state.lock(), FlightState::Running)
     }
 
     /// Waits up to `timeout` for the outcome; true once the flight is no longer running.
@@ -88,6 +114,22 @@ mod tests {
         for w in waiters {
             assert_eq!(w.join().unwrap(), 42);
         }
+    }
+
+    #[test]
+    fn listeners_run_once_on_finish_or_are_handed_back_after() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let flight: Flight<i32> = Flight::new(thread::current().id());
+        let c = Arc::clone(&calls);
+        assert!(flight
+            .on_finish(Box::new(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+            }))
+            .is_ok());
+        flight.finish(FlightState::Done(1));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(flight.on_finish(Box::new(|| {})).is_err());
     }
 
     #[test]

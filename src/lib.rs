@@ -1,18 +1,23 @@
 //! fastcache's native module, `fastcache._fastcache`: declarations and exports only.
 //!
 //! Pure Rust (no interpreter in sight): `key` (argument encoding), `store` (LRU + ttl
-//! table), `flight` (single flight), `ttl` (duration strings). Bindings: `encode`
+//! table), `flight` (single flight), `ttl` (duration strings), `workers` (refresh pool).
+//! Bindings: `encode`
 //! (arguments → key), `cache` (per-function cache and registry), `wrapper` (the callable
-//! objects), `options` (decoration-time parsing), `errors`.
+//! objects), `options` (decoration-time parsing), `reaper` (eager expiry), `lifecycle`
+//! (fork and exit), `errors`.
 
 pub mod cache;
 pub mod encode;
 pub mod errors;
 pub mod flight;
 pub mod key;
+pub mod lifecycle;
 pub mod options;
+pub mod reaper;
 pub mod store;
 pub mod ttl;
+pub mod workers;
 pub mod wrapper;
 
 use pyo3::prelude::*;
@@ -27,9 +32,11 @@ mod _fastcache {
         UserHashError,
     };
     #[pymodule_export]
+    use crate::lifecycle::{after_fork_in_child, after_fork_in_parent, before_fork, shutdown};
+    #[pymodule_export]
     use crate::options::{clear_all, refresh_logging, ttl_seconds};
     #[pymodule_export]
-    use crate::wrapper::{BoundCachedMethod, CachedFunction};
+    use crate::wrapper::{AsyncCall, BoundCachedMethod, CachedFunction, FlightWaiter, PendingEntry};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -52,7 +52,8 @@ struct Entry<V> {
 
 /// The outcome of [`Store::get`].
 pub enum Lookup<'a, V> {
-    Hit(&'a V),
+    /// The value and when it was written (background refresh judges staleness by it).
+    Hit(&'a V, Instant),
     /// The entry had expired; it has been taken out and is returned for release.
     Expired(V),
     Missing,
@@ -77,7 +78,7 @@ impl Ttl {
         }
     }
 
-    fn is_expired(self, written: Instant, now: Instant) -> bool {
+    pub fn is_expired(self, written: Instant, now: Instant) -> bool {
         match self {
             Ttl::Never => false,
             Ttl::After(ttl) => now.saturating_duration_since(written) >= ttl,
@@ -128,7 +129,7 @@ impl<V> Store<V> {
             return Lookup::Expired(entry.value);
         }
         let entry = self.entries.to_back(key).expect("entry seen just above");
-        Lookup::Hit(&entry.value)
+        Lookup::Hit(&entry.value, entry.written)
     }
 
     /// When the entry under `key` was written, if there is one.
@@ -255,7 +256,7 @@ mod tests {
 
     fn hit<V: Copy>(store: &mut Store<V>, k: i64, now: Instant) -> Option<V> {
         match store.get(&key(k), now) {
-            Lookup::Hit(v) => Some(*v),
+            Lookup::Hit(v, _) => Some(*v),
             _ => None,
         }
     }

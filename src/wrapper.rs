@@ -12,9 +12,18 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{intern, PyTraverseError, PyVisit};
 
-use crate::cache::{cache_for, CacheOptions, Callbacks, ResourceCache};
+use parking_lot::Mutex;
+use pyo3::types::PyType;
+
+use crate::cache::{
+    cache_for, flight_value, lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot,
+    RefreshTicket, ResourceCache,
+};
 use crate::encode::{ArgPlan, Encoder, HashFuncs};
 use crate::errors::SessionScopeError;
+use crate::flight::Flight;
+use crate::key::Key;
+use crate::workers::REFRESH_POOL;
 
 #[pyclass(frozen, dict, weakref, module = "fastcache")]
 pub struct CachedFunction {
@@ -25,31 +34,108 @@ pub struct CachedFunction {
     /// `__name__`, as error messages name the function.
     name: String,
     session_scoped: bool,
+    /// An `async def`: calls return a coroutine that resolves the key when awaited.
+    is_async: bool,
     /// What `cache_parameters()` returns (a fresh copy each time).
     parameters: Py<PyDict>,
 }
 
 impl CachedFunction {
     fn call_with(
+        slf: &Bound<'_, Self>,
+        bound_to: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let this = slf.get();
+        let py = slf.py();
+        if this.session_scoped {
+            return Err(session_scope_error(py));
+        }
+        let mut encoder = Encoder::new(&this.hash_funcs, &this.name);
+        let key = match this.plan.key(&mut encoder, bound_to, args, kwargs) {
+            Ok(Some(key)) => key,
+            // The call does not fit the signature: let Python say exactly why.
+            Ok(None) => return this.invoke(py, bound_to, args, kwargs),
+            Err(err) => return Err(err.into_pyerr(py)),
+        };
+        if this.is_async {
+            let call = AsyncCall {
+                function: slf.clone().unbind(),
+                bound_to: bound_to.map(|b| b.clone().unbind()),
+                args: args.clone().unbind(),
+                kwargs: kwargs.map(|k| k.copy()).transpose()?.map(Bound::unbind),
+                key,
+            };
+            return Ok(async_resolve(py)?.call1((call,))?.unbind());
+        }
+        this.cache
+            .get_or_compute(
+                py,
+                &key,
+                || this.invoke_sync(py, bound_to, args, kwargs),
+                |ticket| this.refresh_in_background(py, ticket, bound_to, args, kwargs),
+            )
+            .map_err(|err| err.into_pyerr(py))
+    }
+
+    /// Calls a synchronous function, refusing a coroutine it returns: caching the
+    /// coroutine object would hand every caller the same, once-awaitable object.
+    fn invoke_sync(
         &self,
         py: Python<'_>,
         bound_to: Option<&Bound<'_, PyAny>>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        if self.session_scoped {
-            return Err(session_scope_error(py));
+        let value = self.invoke(py, bound_to, args, kwargs)?;
+        if value.bind(py).is_instance(coroutine_type(py)?)? {
+            value.bind(py).call_method0(intern!(py, "close"))?;
+            return Err(PyTypeError::new_err(format!(
+                "'{}' is a synchronous function but returned a coroutine; the coroutine was \
+                 closed and nothing was cached. Declare it with `async def` so fastcache \
+                 caches the awaited value, or return the resource itself.",
+                self.name
+            )));
         }
-        let mut encoder = Encoder::new(&self.hash_funcs, &self.name);
-        let key = match self.plan.key(&mut encoder, bound_to, args, kwargs) {
-            Ok(Some(key)) => key,
-            // The call does not fit the signature: let Python say exactly why.
-            Ok(None) => return self.invoke(py, bound_to, args, kwargs),
-            Err(err) => return Err(err.into_pyerr(py)),
+        Ok(value)
+    }
+
+    /// Starts the background refresh of a stale entry on the worker pool; when every
+    /// worker is busy the refresh is skipped (the next stale hit tries again).
+    fn refresh_in_background(
+        &self,
+        py: Python<'_>,
+        ticket: RefreshTicket,
+        bound_to: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) {
+        let prepared = full_args(py, bound_to, args).and_then(|all| {
+            let kwargs = kwargs.map(|k| k.copy()).transpose()?;
+            Ok((all.unbind(), kwargs.map(Bound::unbind)))
+        });
+        let Ok((all_args, kwargs)) = prepared else {
+            self.cache.cancel_refresh(py, ticket);
+            return;
         };
-        self.cache
-            .get_or_compute(py, key, || self.invoke(py, bound_to, args, kwargs))
-            .map_err(|err| err.into_pyerr(py))
+        let cache = Arc::clone(&self.cache);
+        let func = self.func.clone_ref(py);
+        let is_async = self.is_async;
+        let unused = ticket.clone();
+        let job = Box::new(move || {
+            // Refused (the interpreter is exiting): the captured references are dropped
+            // into PyO3's deferred pool, which never runs Python.
+            let _ = Python::try_attach(move |py| {
+                let outcome = run_refresh(py, &func, &all_args, kwargs.as_ref(), is_async);
+                cache.finish_refresh(py, ticket, outcome);
+                drop((func, all_args, kwargs, cache));
+            });
+        });
+        if let Err(job) = REFRESH_POOL.try_submit(job) {
+            drop(job);
+            self.cache.cancel_refresh(py, unused);
+        }
     }
 
     fn invoke(
@@ -62,12 +148,7 @@ impl CachedFunction {
         let func = self.func.bind(py);
         let result = match bound_to {
             None => func.call(args, kwargs)?,
-            Some(instance) => {
-                let mut all = Vec::with_capacity(args.len() + 1);
-                all.push(instance.clone());
-                all.extend(args.iter());
-                func.call(PyTuple::new(py, all)?, kwargs)?
-            }
+            Some(_) => func.call(full_args(py, bound_to, args)?, kwargs)?,
         };
         Ok(result.unbind())
     }
@@ -106,7 +187,7 @@ impl CachedFunction {
     #[new]
     #[pyo3(signature = (
         func, params, identity, name, qualname, ttl_secs, max_entries, background_refresh,
-        validate, on_release, hash_funcs, session_scoped, parameters
+        validate, on_release, hash_funcs, session_scoped, is_async, parameters
     ))]
     #[allow(clippy::too_many_arguments)] // one flat constructor mirrors the decorator's options
     fn new(
@@ -123,6 +204,7 @@ impl CachedFunction {
         on_release: Option<Py<PyAny>>,
         hash_funcs: Option<&Bound<'_, PyDict>>,
         session_scoped: bool,
+        is_async: bool,
         parameters: Py<PyDict>,
     ) -> PyResult<Self> {
         let plan = ArgPlan::from_params(params)?;
@@ -145,18 +227,18 @@ impl CachedFunction {
             cache,
             name,
             session_scoped,
+            is_async,
             parameters,
         })
     }
 
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        self.call_with(py, None, args, kwargs)
+        Self::call_with(slf, None, args, kwargs)
     }
 
     /// Through an instance it binds like a method; through the class it is itself.
@@ -233,9 +315,7 @@ impl BoundCachedMethod {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        self.function
-            .get()
-            .call_with(py, Some(self.instance.bind(py)), args, kwargs)
+        CachedFunction::call_with(self.function.bind(py), Some(self.instance.bind(py)), args, kwargs)
     }
 
     /// With arguments: clear the entry of this instance and those arguments. Without:
@@ -279,6 +359,203 @@ impl BoundCachedMethod {
         visit.call(&self.function)?;
         visit.call(&self.instance)
     }
+}
+
+/// One call of a cached `async def`, resolved when its coroutine is awaited
+/// (`fastcache._aio.resolve` drives it): the key is computed at call time, the lookup
+/// happens inside the running task so re-entrancy is judged per task.
+#[pyclass(frozen, module = "fastcache")]
+pub struct AsyncCall {
+    function: Py<CachedFunction>,
+    bound_to: Option<Py<PyAny>>,
+    args: Py<PyTuple>,
+    kwargs: Option<Py<PyDict>>,
+    key: Key,
+}
+
+/// What `AsyncCall.claim` found: a value, a flight to wait for, or the duty to compute.
+const CLAIM_HIT: u8 = 0;
+const CLAIM_WAIT: u8 = 1;
+const CLAIM_OWN: u8 = 2;
+
+#[pymethods]
+impl AsyncCall {
+    /// `(0, value)`, `(1, FlightWaiter)` or `(2, PendingEntry)`.
+    #[pyo3(signature = (task))]
+    fn claim(&self, py: Python<'_>, task: Option<&Bound<'_, PyAny>>) -> PyResult<(u8, Py<PyAny>)> {
+        let function = self.function.get();
+        let claim = function
+            .cache
+            .claim(py, &self.key, task)
+            .map_err(|err| err.into_pyerr(py))?;
+        Ok(match claim {
+            Claim::Hit { value, refresh } => {
+                if let Some(ticket) = refresh {
+                    let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
+                    let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
+                    function.refresh_in_background(py, ticket, bound_to, self.args.bind(py), kwargs);
+                }
+                (CLAIM_HIT, value)
+            }
+            Claim::Wait(flight) => (
+                CLAIM_WAIT,
+                Bound::new(py, FlightWaiter { flight })?.into_any().unbind(),
+            ),
+            Claim::Own(slot) => (
+                CLAIM_OWN,
+                Bound::new(
+                    py,
+                    PendingEntry {
+                        cache: Arc::clone(&function.cache),
+                        slot: Mutex::new(Some(slot)),
+                    },
+                )?
+                .into_any()
+                .unbind(),
+            ),
+        })
+    }
+
+    /// Runs the user's function: the coroutine to await.
+    fn invoke(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
+        let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
+        self.function
+            .get()
+            .invoke(py, bound_to, self.args.bind(py), kwargs)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.function)?;
+        if let Some(b) = &self.bound_to {
+            visit.call(b)?;
+        }
+        visit.call(&self.args)?;
+        if let Some(k) = &self.kwargs {
+            visit.call(k)?;
+        }
+        Ok(())
+    }
+}
+
+/// Another caller's computation, for an async waiter to be woken by.
+#[pyclass(frozen, module = "fastcache")]
+pub struct FlightWaiter {
+    flight: Arc<Flight<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl FlightWaiter {
+    /// Calls `callback()` once the computation is over — at once if it already is. It
+    /// may run on another thread (the one that finished the computation).
+    fn add_done_callback(&self, callback: Py<PyAny>) {
+        let listener: crate::flight::Listener = Box::new(move || {
+            Python::attach(move |py| {
+                if let Err(err) = callback.bind(py).call0() {
+                    err.write_unraisable(py, None);
+                }
+                drop(callback);
+            })
+        });
+        if let Err(now) = self.flight.on_finish(listener) {
+            now();
+        }
+    }
+
+    /// The value, when the computation succeeded (else None: look again).
+    fn value(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        flight_value(py, &self.flight)
+    }
+}
+
+/// An async caller's duty to compute a key: `complete(value)` or `abandon()`. Dropped
+/// unfinished (the coroutine was discarded), it abandons, so waiters never hang.
+#[pyclass(frozen, module = "fastcache")]
+pub struct PendingEntry {
+    cache: Arc<ResourceCache>,
+    slot: Mutex<Option<OwnerSlot>>,
+}
+
+impl PendingEntry {
+    fn take_slot(&self, py: Python<'_>) -> PyResult<OwnerSlot> {
+        lock_attached(py, &self.slot).take().ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err("this computation was already finished")
+        })
+    }
+}
+
+#[pymethods]
+impl PendingEntry {
+    fn complete(&self, py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        let slot = self.take_slot(py)?;
+        Ok(self.cache.complete(py, slot, value))
+    }
+
+    fn abandon(&self, py: Python<'_>) -> PyResult<()> {
+        let slot = self.take_slot(py)?;
+        self.cache.abandon(py, slot);
+        Ok(())
+    }
+}
+
+impl Drop for PendingEntry {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.get_mut().take() {
+            Python::attach(|py| self.cache.abandon(py, slot));
+        }
+    }
+}
+
+/// The instance first, then the call's positional arguments.
+fn full_args<'py>(
+    py: Python<'py>,
+    bound_to: Option<&Bound<'py, PyAny>>,
+    args: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    match bound_to {
+        None => Ok(args.clone()),
+        Some(instance) => {
+            let mut all = Vec::with_capacity(args.len() + 1);
+            all.push(instance.clone());
+            all.extend(args.iter());
+            PyTuple::new(py, all)
+        }
+    }
+}
+
+/// One background refresh: the function's new value (awaited on a fresh event loop for
+/// an `async def`).
+fn run_refresh(
+    py: Python<'_>,
+    func: &Py<PyAny>,
+    args: &Py<PyTuple>,
+    kwargs: Option<&Py<PyDict>>,
+    is_async: bool,
+) -> PyResult<Py<PyAny>> {
+    let result = func.bind(py).call(args.bind(py), kwargs.map(|k| k.bind(py)))?;
+    if is_async {
+        return Ok(py
+            .import("asyncio")?
+            .call_method1(intern!(py, "run"), (result,))?
+            .unbind());
+    }
+    Ok(result.unbind())
+}
+
+fn coroutine_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    static COROUTINE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    COROUTINE.import(py, "types", "CoroutineType")
+}
+
+fn async_resolve(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    RESOLVE
+        .get_or_try_init(py, || {
+            py.import("fastcache._aio")?
+                .getattr("resolve")
+                .map(Bound::unbind)
+        })
+        .map(|r| r.bind(py))
 }
 
 fn cache_info_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {

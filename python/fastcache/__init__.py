@@ -6,6 +6,10 @@ Streamlit's parameters and behaviour — in a Streamlit app, a plain Python prog
 test suite.
 """
 
+import atexit as _atexit
+import os as _os
+
+from fastcache import _fastcache
 from fastcache._fastcache import (
     BadTTLStringError,
     BoundCachedMethod,
@@ -17,6 +21,16 @@ from fastcache._fastcache import (
     refresh_logging,
 )
 from fastcache._options import CacheInfo, cache_resource
+
+# Stop the expiry reaper and refresh workers before the interpreter finalizes.
+_atexit.register(_fastcache.shutdown)
+# Keep every cache usable in a forked child (even one forked mid-computation).
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(
+        before=_fastcache.before_fork,
+        after_in_parent=_fastcache.after_fork_in_parent,
+        after_in_child=_fastcache.after_fork_in_child,
+    )
 
 __all__ = [
     "BadTTLStringError",

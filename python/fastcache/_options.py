@@ -159,11 +159,6 @@ def _check_background_refresh(ttl: Any, ttl_secs: float) -> None:
             "Invalid `ttl` value. Supported values: a positive duration. Background refresh "
             'requires a positive `ttl` (for example `ttl="1h"`) or `refresh_mode="foreground"`.'
         )
-    raise NotImplementedError(
-        'refresh_mode="background" (serve the stale value while one refresh runs in the '
-        "background) is not available in this fastcache version yet; use "
-        'refresh_mode="foreground" (the default).'
-    )
 
 
 # A function's identity per code object: a Streamlit rerun re-executes the same compiled
@@ -240,11 +235,7 @@ def _wrap(func: Any, options: _Options) -> _fastcache.CachedFunction:
             f"{func.__qualname__} is an async generator function; a generator cannot be "
             "cached as a shared resource. Cache a function that returns the resource instead."
         )
-    if inspect.iscoroutinefunction(func):
-        raise NotImplementedError(
-            f"{func.__qualname__} is an `async def` function; caching async functions is not "
-            "available in this fastcache version yet. Cache a synchronous function instead."
-        )
+    is_async = inspect.iscoroutinefunction(func)
     name = getattr(func, "__name__", type(func).__name__)
     qualname = getattr(func, "__qualname__", name)
     wrapper = _fastcache.CachedFunction(
@@ -260,10 +251,26 @@ def _wrap(func: Any, options: _Options) -> _fastcache.CachedFunction:
         options.on_release,
         options.hash_funcs,
         options.session_scoped,
+        is_async,
         dict(options.given),
     )
     functools.update_wrapper(wrapper, func)
+    if is_async:
+        _mark_coroutine_function(wrapper, func)
     return wrapper
+
+
+def _mark_coroutine_function(wrapper: Any, func: Any) -> None:
+    """Make ``inspect.iscoroutinefunction(wrapper)`` true, as tool registries (LangChain,
+    MCP, Gradio) check it. Python 3.12+ has a marker for this; 3.11's inspect recognises
+    function-like objects by their code attributes, so the wrapper carries the function's."""
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(wrapper)
+        return
+    wrapper.__code__ = func.__code__
+    wrapper.__defaults__ = getattr(func, "__defaults__", None)
+    wrapper.__kwdefaults__ = getattr(func, "__kwdefaults__", None)
 
 
 class CacheResourceAPI:

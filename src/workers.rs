@@ -1,0 +1,187 @@
+//! A small bounded pool of daemon-like worker threads for background refreshes.
+//!
+//! "Busy" means every worker is running a job: a new job is then refused (the caller
+//! skips the refresh), never queued behind the others. Workers are plain Rust threads:
+//! they hold no Python state while idle, never keep the interpreter alive, and stop when
+//! told to at interpreter exit. Pure Rust; jobs attach to the interpreter themselves.
+
+use std::collections::VecDeque;
+use std::thread;
+
+use parking_lot::{Condvar, Mutex};
+
+pub type Job = Box<dyn FnOnce() + Send>;
+
+pub struct Pool {
+    max_workers: usize,
+    state: Mutex<PoolState>,
+    work: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    threads: usize,
+    idle: usize,
+    queue: VecDeque<Job>,
+    stopping: bool,
+}
+
+impl Pool {
+    pub const fn new(max_workers: usize) -> Self {
+        Pool {
+            max_workers,
+            state: parking_lot::const_mutex(PoolState {
+                threads: 0,
+                idle: 0,
+                queue: VecDeque::new(),
+                stopping: false,
+            }),
+            work: Condvar::new(),
+        }
+    }
+
+    /// Hands `job` to an idle worker (starting one if the pool is not full). When every
+    /// worker is busy or the pool is stopping, the job is handed back, not queued.
+    pub fn try_submit(&'static self, job: Job) -> Result<(), Job> {
+        let mut state = self.state.lock();
+        if state.stopping {
+            return Err(job);
+        }
+        if state.idle > state.queue.len() {
+            state.queue.push_back(job);
+            self.work.notify_one();
+            return Ok(());
+        }
+        if state.threads >= self.max_workers {
+            return Err(job);
+        }
+        state.threads += 1;
+        state.queue.push_back(job);
+        drop(state);
+        let spawned = thread::Builder::new()
+            .name("fastcache-refresh".into())
+            .spawn(move || self.work_loop());
+        if spawned.is_err() {
+            let mut state = self.state.lock();
+            state.threads -= 1;
+            return state.queue.pop_back().map_or(Ok(()), Err);
+        }
+        Ok(())
+    }
+
+    fn work_loop(&self) {
+        let mut state = self.state.lock();
+        loop {
+            if state.stopping {
+                break;
+            }
+            if let Some(job) = state.queue.pop_front() {
+                drop(state);
+                job();
+                state = self.state.lock();
+                continue;
+            }
+            state.idle += 1;
+            self.work.wait(&mut state);
+            state.idle -= 1;
+        }
+        state.threads -= 1;
+    }
+
+    /// Stops accepting jobs and lets idle workers end (at interpreter exit).
+    pub fn stop(&self) {
+        let mut state = self.state.lock();
+        state.stopping = true;
+        state.queue.clear();
+        self.work.notify_all();
+    }
+
+    /// In a forked child: the parent's workers do not exist here, start afresh.
+    ///
+    /// # Safety
+    /// Only in the child right after `fork`, where no other thread exists.
+    pub unsafe fn reset_after_fork(&self) {
+        // SAFETY: the caller guarantees no other thread exists, so whatever state the lock
+        // was in at the fork, nobody else can be inside it now.
+        unsafe { self.state.force_unlock() };
+        let mut state = self.state.lock();
+        std::mem::forget(std::mem::take(&mut state.queue)); // jobs hold parent-only state
+        state.threads = 0;
+        state.idle = 0;
+    }
+
+    /// Takes the pool lock before a fork so no worker is inside it at that moment.
+    pub fn lock_for_fork(&self) {
+        std::mem::forget(self.state.lock());
+    }
+
+    /// Releases the lock taken by [`Pool::lock_for_fork`] (parent side).
+    ///
+    /// # Safety
+    /// Only after `lock_for_fork` on this thread.
+    pub unsafe fn unlock_after_fork(&self) {
+        // SAFETY: locked by lock_for_fork on this thread, its guard forgotten.
+        unsafe { self.state.force_unlock() };
+    }
+}
+
+/// The refresh pool: four workers, enough for refreshes to overlap without letting a
+/// burst of stale keys start unbounded threads.
+pub static REFRESH_POOL: Pool = Pool::new(4);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    #[test]
+    fn a_busy_pool_refuses_instead_of_queueing() {
+        static POOL: Pool = Pool::new(2);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        for _ in 0..2 {
+            let rx = Arc::clone(&release_rx);
+            let started = started_tx.clone();
+            assert!(POOL
+                .try_submit(Box::new(move || {
+                    started.send(()).unwrap();
+                    let _ = rx.lock().recv();
+                }))
+                .is_ok());
+        }
+        for _ in 0..2 {
+            started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        assert!(POOL.try_submit(Box::new(|| {})).is_err());
+        release_tx.send(()).unwrap();
+        release_tx.send(()).unwrap();
+        POOL.stop();
+    }
+
+    #[test]
+    fn idle_workers_are_reused() {
+        static POOL: Pool = Pool::new(1);
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let d = Arc::clone(&done);
+            let (tx, rx) = mpsc::channel();
+            assert!(POOL
+                .try_submit(Box::new(move || {
+                    d.fetch_add(1, Ordering::SeqCst);
+                    tx.send(()).unwrap();
+                }))
+                .is_ok());
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            // Wait for the worker to go idle again before the next submit.
+            while POOL.state.lock().idle == 0 {
+                thread::yield_now();
+            }
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 3);
+        assert_eq!(POOL.state.lock().threads, 1);
+        POOL.stop();
+    }
+}
