@@ -342,6 +342,18 @@ impl BoundCachedMethod {
         self.function.clone_ref(py)
     }
 
+    /// The function's, as a Python bound method reports them (the class defines its own,
+    /// so `__getattr__` alone would not reach these two).
+    #[getter]
+    fn __doc__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.function.bind(py).as_any().getattr(intern!(py, "__doc__"))
+    }
+
+    #[getter]
+    fn __module__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.function.bind(py).as_any().getattr(intern!(py, "__module__"))
+    }
+
     /// Everything else (`__wrapped__`, `__name__`, `cache_info`, ...) is the function's.
     fn __getattr__<'py>(&self, py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
         self.function.bind(py).as_any().getattr(name)
