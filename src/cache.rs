@@ -236,7 +236,10 @@ impl ResourceCache {
 
     /// Installs the callbacks of a newer decoration; the old ones are dropped unlocked.
     fn replace_callbacks(&self, py: Python<'_>, callbacks: Callbacks) {
-        let old = std::mem::replace(&mut *lock_attached(py, &self.callbacks), Arc::new(callbacks));
+        let old = std::mem::replace(
+            &mut *lock_attached(py, &self.callbacks),
+            Arc::new(callbacks),
+        );
         drop(old);
     }
 
@@ -267,8 +270,8 @@ impl ResourceCache {
             match state.store.get(key, now) {
                 Lookup::Hit(value, written) => {
                     let value = value.clone_ref(py);
-                    let stale = self.options.background_refresh
-                        && self.fresh_for.is_expired(written, now);
+                    let stale =
+                        self.options.background_refresh && self.fresh_for.is_expired(written, now);
                     let refresh = if stale {
                         start_refresh(&mut state, key, now)
                     } else {
@@ -470,13 +473,20 @@ impl ResourceCache {
     /// Ends a background refresh: stores the new value (releasing the one it replaces)
     /// unless a clear discarded the refresh; on failure the stale value stays and the key
     /// is not refreshed again for a minute.
-    pub fn finish_refresh(&self, py: Python<'_>, ticket: RefreshTicket, outcome: PyResult<Py<PyAny>>) {
+    pub fn finish_refresh(
+        &self,
+        py: Python<'_>,
+        ticket: RefreshTicket,
+        outcome: PyResult<Py<PyAny>>,
+    ) {
         let mut removed = Vec::new();
         let mut state = lock_attached(py, &self.state);
         let discarded = state.refreshing.remove(&ticket.key).unwrap_or(true);
         let failure = match outcome {
             Ok(value) if !discarded => {
-                state.store.insert(ticket.key, value, Instant::now(), &mut removed);
+                state
+                    .store
+                    .insert(ticket.key, value, Instant::now(), &mut removed);
                 None
             }
             Ok(value) => {
@@ -511,7 +521,9 @@ impl ResourceCache {
 
     /// Gives a refresh ticket back unused (the worker pool was busy, or validate failed).
     pub fn cancel_refresh(&self, py: Python<'_>, ticket: RefreshTicket) {
-        lock_attached(py, &self.state).refreshing.remove(&ticket.key);
+        lock_attached(py, &self.state)
+            .refreshing
+            .remove(&ticket.key);
     }
 
     fn release_expired(&self, py: Python<'_>, expired: Option<Py<PyAny>>) {

@@ -348,7 +348,10 @@ mod tests {
         store.insert(key(3), 3, t0 + Duration::from_secs(10), &mut removed);
         // 1 expired, so 2 (the LRU, still live) survives.
         assert_eq!(removed.len(), 1);
-        assert_eq!((removed[0].value, removed[0].cause), (1, RemovalCause::Expired));
+        assert_eq!(
+            (removed[0].value, removed[0].cause),
+            (1, RemovalCause::Expired)
+        );
         assert_eq!(hit(&mut store, 2, t0 + Duration::from_secs(10)), Some(2));
     }
 
@@ -360,7 +363,10 @@ mod tests {
         store.insert(key(1), "old", t0, &mut removed);
         store.insert(key(1), "new", t0, &mut removed);
         assert_eq!(removed.len(), 1);
-        assert_eq!((removed[0].value, removed[0].cause), ("old", RemovalCause::Replaced));
+        assert_eq!(
+            (removed[0].value, removed[0].cause),
+            ("old", RemovalCause::Replaced)
+        );
         assert_eq!(hit(&mut store, 1, t0), Some("new"));
     }
 
@@ -380,7 +386,12 @@ mod tests {
         let mut store = Store::new(Ttl::from_secs(1.0), None);
         let mut removed = Vec::new();
         for k in 0..5 {
-            store.insert(key(k), k, t0 + Duration::from_millis(k as u64 * 300), &mut removed);
+            store.insert(
+                key(k),
+                k,
+                t0 + Duration::from_millis(k as u64 * 300),
+                &mut removed,
+            );
         }
         assert_eq!(store.next_expiry(), Some(t0 + Duration::from_secs(1)));
         let reaped = store.reap_expired(t0 + Duration::from_millis(1000));

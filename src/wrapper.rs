@@ -288,7 +288,10 @@ impl CachedFunction {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("<fastcache cached function {}>", self.func.bind(py).repr()?))
+        Ok(format!(
+            "<fastcache cached function {}>",
+            self.func.bind(py).repr()?
+        ))
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -315,7 +318,12 @@ impl BoundCachedMethod {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        CachedFunction::call_with(self.function.bind(py), Some(self.instance.bind(py)), args, kwargs)
+        CachedFunction::call_with(
+            self.function.bind(py),
+            Some(self.instance.bind(py)),
+            args,
+            kwargs,
+        )
     }
 
     /// With arguments: clear the entry of this instance and those arguments. Without:
@@ -346,23 +354,35 @@ impl BoundCachedMethod {
     /// so `__getattr__` alone would not reach these two).
     #[getter]
     fn __doc__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.function.bind(py).as_any().getattr(intern!(py, "__doc__"))
+        self.function
+            .bind(py)
+            .as_any()
+            .getattr(intern!(py, "__doc__"))
     }
 
     #[getter]
     fn __module__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.function.bind(py).as_any().getattr(intern!(py, "__module__"))
+        self.function
+            .bind(py)
+            .as_any()
+            .getattr(intern!(py, "__module__"))
     }
 
     /// Everything else (`__wrapped__`, `__name__`, `cache_info`, ...) is the function's.
-    fn __getattr__<'py>(&self, py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+    fn __getattr__<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.function.bind(py).as_any().getattr(name)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "<bound fastcache cached method {} of {}>",
-            self.function.bind(py).getattr(intern!(py, "__qualname__"))?,
+            self.function
+                .bind(py)
+                .getattr(intern!(py, "__qualname__"))?,
             self.instance.bind(py).repr()?
         ))
     }
@@ -405,7 +425,13 @@ impl AsyncCall {
                 if let Some(ticket) = refresh {
                     let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
                     let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
-                    function.refresh_in_background(py, ticket, bound_to, self.args.bind(py), kwargs);
+                    function.refresh_in_background(
+                        py,
+                        ticket,
+                        bound_to,
+                        self.args.bind(py),
+                        kwargs,
+                    );
                 }
                 (CLAIM_HIT, value)
             }
@@ -544,7 +570,9 @@ fn run_refresh(
     kwargs: Option<&Py<PyDict>>,
     is_async: bool,
 ) -> PyResult<Py<PyAny>> {
-    let result = func.bind(py).call(args.bind(py), kwargs.map(|k| k.bind(py)))?;
+    let result = func
+        .bind(py)
+        .call(args.bind(py), kwargs.map(|k| k.bind(py)))?;
     if is_async {
         return Ok(py
             .import("asyncio")?

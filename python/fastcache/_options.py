@@ -30,14 +30,14 @@ class _Options:
     """The decorator's arguments, checked once and shared by every function they decorate."""
 
     __slots__ = (
-        "ttl_secs",
-        "max_entries",
-        "validate",
-        "on_release",
-        "hash_funcs",
-        "session_scoped",
         "background_refresh",
         "given",
+        "hash_funcs",
+        "max_entries",
+        "on_release",
+        "session_scoped",
+        "ttl_secs",
+        "validate",
     )
 
     def __init__(
@@ -107,7 +107,7 @@ def _check_max_entries(value: Any) -> int | None:
 def _is_async_callable(func: Any) -> bool:
     if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
         return True
-    call = getattr(type(func), "__call__", None)
+    call = type(func).__call__  # callable instances: their class's __call__ decides
     return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
