@@ -24,13 +24,20 @@ use crate::flight::{Flight, FlightState};
 use crate::key::Key;
 use crate::store::{Lookup, RemovalCause, Removed, Store, Ttl};
 
-/// Takes a lock without ever blocking while attached: a busy lock is waited for detached,
-/// so the thread holding it can take the interpreter if it needs it.
+/// Takes a cache lock. Every cache lock is held only by attached threads and only for
+/// table work (no Python, no waiting), so with the GIL an attached thread finds it free;
+/// if it ever is busy, the thread steps out of the interpreter to let the holder finish
+/// and tries again — it never blocks while attached, and never holds the lock detached.
+///
+/// That discipline is also what makes `fork` safe: the forking thread is attached and holds
+/// none of these locks, so no thread holds one, or is queued on one, at the fork.
 pub fn lock_attached<'a, T: Send>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
-    if let Some(guard) = mutex.try_lock() {
-        return guard;
+    loop {
+        if let Some(guard) = mutex.try_lock() {
+            return guard;
+        }
+        py.detach(std::thread::yield_now);
     }
-    py.detach(|| mutex.lock())
 }
 
 /// Whether the `fastcache` logger wants debug records. Read on the hot path instead of
@@ -541,11 +548,25 @@ impl ResourceCache {
     /// Hands values that left the cache to `on_release`, one by one, with no lock held.
     /// An exception there is logged and never stops the others.
     pub fn release(&self, py: Python<'_>, removed: Vec<Removed<Py<PyAny>>>) {
+        self.release_while(py, removed, || true);
+    }
+
+    /// [`ResourceCache::release`], stopping (dropping the rest without `on_release`) as
+    /// soon as `go_on` says so: the reaper stops this way at interpreter exit.
+    pub fn release_while(
+        &self,
+        py: Python<'_>,
+        removed: Vec<Removed<Py<PyAny>>>,
+        go_on: impl Fn() -> bool,
+    ) {
         if removed.is_empty() {
             return;
         }
         let callbacks = self.callbacks(py);
         for Removed { value, cause } in removed {
+            if !go_on() {
+                continue;
+            }
             if debug_enabled() {
                 log::debug!(target: "fastcache", "release ({}): {}", cause.as_str(), self.name);
             }
@@ -601,17 +622,17 @@ impl ResourceCache {
         self.release(py, cleared(value.into_iter().collect()));
     }
 
-    /// For the reaper, which runs detached: takes the expired entries out (no Python is
-    /// touched; the values are released later, attached) and says when to look again.
-    pub fn reap_detached(&self, now: Instant) -> (Vec<Removed<Py<PyAny>>>, Option<Instant>) {
-        let mut state = self.state.lock();
+    /// For the reaper: takes the expired entries out (released by the caller after the
+    /// lock is gone) and says when to look again.
+    pub fn reap(&self, py: Python<'_>, now: Instant) -> (Vec<Removed<Py<PyAny>>>, Option<Instant>) {
+        let mut state = lock_attached(py, &self.state);
         let removed = state.reap(now);
         (removed, state.store.next_expiry())
     }
 
     /// Whether entries of this cache ever expire (the reaper skips the others).
     pub fn expires(&self) -> bool {
-        self.state.lock().store.ttl() != Ttl::Never
+        self.fresh_for != Ttl::Never
     }
 }
 
@@ -763,59 +784,35 @@ pub fn clear_every_cache(py: Python<'_>) {
     }
 }
 
-/// For the reaper thread (never attached): the caches whose entries expire.
-pub fn expiring_caches_detached() -> Vec<Arc<ResourceCache>> {
-    let caches = live_caches(&REGISTRY.lock());
+/// For the reaper: the caches whose entries expire.
+pub fn expiring_caches(py: Python<'_>) -> Vec<Arc<ResourceCache>> {
+    let caches = live_caches(&lock_attached(py, &REGISTRY));
     caches.into_iter().filter(|c| c.expires()).collect()
 }
 
-/// Locks kept across `os.fork()`: taken before it, so no other thread is inside one at
-/// the moment of the fork, and let go after it on both sides.
-static FORK_HELD: Mutex<Vec<Arc<ResourceCache>>> = parking_lot::const_mutex(Vec::new());
-
-pub fn lock_all_for_fork(py: Python<'_>) {
-    std::mem::forget(lock_attached(py, &REGISTRY));
-    // SAFETY: the registry is locked by this thread (guard forgotten just above); reading
-    // it through the raw data pointer is what the guard would have allowed.
-    let caches = live_caches(unsafe { &*REGISTRY.data_ptr() });
-    for cache in &caches {
-        std::mem::forget(lock_attached(py, &cache.state));
-    }
-    *lock_attached(py, &FORK_HELD) = caches;
-}
-
-/// After the fork, in the parent and in the child: lets the locks go. In the child,
-/// computations owned by other threads of the parent will never finish there, so they
-/// are dropped and those keys are computed afresh; background refreshes are gone too.
-pub fn unlock_all_after_fork(py: Python<'_>, in_child: bool) {
-    let caches = std::mem::take(&mut *lock_attached(py, &FORK_HELD));
+/// In a forked child: computations owned by the parent's other threads will never finish
+/// here, so they are failed and removed (those keys are computed afresh); the parent's
+/// background refreshes are gone too. No lock is held at the fork (see `lock_attached`).
+pub fn forget_other_threads_after_fork(py: Python<'_>) {
     let me = std::thread::current().id();
-    let mut orphans = Vec::new();
+    let caches = live_caches(&lock_attached(py, &REGISTRY));
     for cache in &caches {
-        if in_child {
-            // SAFETY: locked by lock_all_for_fork on this thread, guard forgotten; in the
-            // child this thread is the only one, so the state is ours to fix up.
-            let state = unsafe { &mut *cache.state.data_ptr() };
+        let orphans: Vec<InFlight> = {
+            let mut state = lock_attached(py, &cache.state);
+            state.refreshing.clear();
             let orphaned: Vec<Key> = state
                 .inflight
                 .iter()
                 .filter(|(_, running)| running.flight.owner() != me)
                 .map(|(key, _)| key.clone())
                 .collect();
-            for key in orphaned {
-                if let Some(running) = state.inflight.remove(&key) {
-                    orphans.push(running);
-                }
-            }
-            state.refreshing.clear();
+            orphaned
+                .iter()
+                .filter_map(|key| state.inflight.remove(key))
+                .collect()
+        };
+        for running in orphans {
+            running.flight.finish(FlightState::Failed);
         }
-        // SAFETY: locked by lock_all_for_fork on this thread, its guard forgotten.
-        unsafe { cache.state.force_unlock() };
     }
-    // SAFETY: locked by lock_all_for_fork on this thread, its guard forgotten.
-    unsafe { REGISTRY.force_unlock() };
-    for running in orphans {
-        running.flight.finish(FlightState::Failed);
-    }
-    drop(caches);
 }

@@ -1,41 +1,24 @@
 //! Process events: `os.fork()` (registered with `os.register_at_fork` by the Python
 //! package) and interpreter exit (registered with `atexit`).
+//!
+//! Fork needs no locking beforehand: cache locks are only ever held by attached threads
+//! (see `cache::lock_attached`) and the forking thread is attached, so none is held or
+//! waited for at the fork. What the child must undo is the work of threads it does not
+//! have: computations they owned, the reaper, the refresh workers.
 
 use pyo3::prelude::*;
 
-use crate::workers::REFRESH_POOL;
-
-/// Before `fork`: take every fastcache lock, so no other thread is inside one when the
-/// process is copied.
-#[pyfunction]
-pub fn before_fork(py: Python<'_>) {
-    crate::cache::lock_all_for_fork(py);
-    crate::reaper::lock_for_fork();
-    REFRESH_POOL.lock_for_fork();
-}
-
-/// After `fork`, in the parent: let the locks go.
-#[pyfunction]
-pub fn after_fork_in_parent(py: Python<'_>) {
-    // SAFETY: before_fork locked the pool on this thread.
-    unsafe { REFRESH_POOL.unlock_after_fork() };
-    crate::reaper::unlock_after_fork(false);
-    crate::cache::unlock_all_after_fork(py, false);
-}
-
-/// After `fork`, in the child: let the locks go, forget computations and workers of the
-/// parent's other threads (they do not exist here), restart the reaper if needed.
+/// After `fork`, in the child.
 #[pyfunction]
 pub fn after_fork_in_child(py: Python<'_>) {
-    // SAFETY: in the child only this thread exists.
-    unsafe { REFRESH_POOL.reset_after_fork() };
-    crate::reaper::unlock_after_fork(true);
-    crate::cache::unlock_all_after_fork(py, true);
+    crate::workers::reset_refresh_pool_after_fork();
+    crate::cache::forget_other_threads_after_fork(py);
+    crate::reaper::reset_after_fork();
 }
 
 /// At interpreter exit: stop the reaper and the refresh workers.
 #[pyfunction]
 pub fn shutdown(py: Python<'_>) {
-    REFRESH_POOL.stop();
+    crate::workers::refresh_pool().stop();
     crate::reaper::shut_down(py);
 }

@@ -4,17 +4,17 @@
 //!
 //! It starts with the first cache that has a ttl (no ttl anywhere: no thread, no cost),
 //! sleeps detached until the earliest expiry it knows of (or a short poll interval, for
-//! entries written since), collects expired values under each cache's lock without
-//! touching Python, and only then attaches to release them. It stops at interpreter exit.
+//! entries written since), then attaches, takes the expired entries out under each
+//! cache's lock, and releases them after the lock is gone. It stops at interpreter exit.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
 
-use crate::cache::expiring_caches_detached;
+use crate::cache::expiring_caches;
 
 /// The longest the reaper sleeps, so entries written after it computed its wake-up time
 /// are released within about this long of their expiry.
@@ -25,16 +25,50 @@ struct ReaperState {
     stopping: bool,
 }
 
-static STATE: Mutex<ReaperState> = parking_lot::const_mutex(ReaperState {
-    running: false,
-    stopping: false,
-});
-static WAKE: Condvar = Condvar::new();
+/// The reaper's bookkeeping. A forked child gets a fresh one (the parent's thread, and
+/// whatever it was doing with these locks, does not exist there).
+struct Shared {
+    state: Mutex<ReaperState>,
+    wake: Condvar,
+}
+
+static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 /// Set at interpreter exit: never start again.
 static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 
+fn shared() -> &'static Shared {
+    let current = SHARED.load(Ordering::Acquire);
+    if !current.is_null() {
+        // SAFETY: set only from `Box::into_raw` below and never freed.
+        return unsafe { &*current };
+    }
+    let fresh = Box::into_raw(Box::new(Shared {
+        state: Mutex::new(ReaperState {
+            running: false,
+            stopping: false,
+        }),
+        wake: Condvar::new(),
+    }));
+    match SHARED.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: just published; never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(winner) => {
+            // SAFETY: `fresh` was never published, so it is ours to free.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: published by the winner, never freed.
+            unsafe { &*winner }
+        }
+    }
+}
+
 pub fn ensure_started() {
-    let mut state = STATE.lock();
+    let shared = shared();
+    let mut state = shared.state.lock();
     if state.running || state.stopping || SHUT_DOWN.load(Ordering::Relaxed) {
         return;
     }
@@ -42,93 +76,77 @@ pub fn ensure_started() {
     drop(state);
     let spawned = thread::Builder::new()
         .name("fastcache-reaper".into())
-        .spawn(run);
+        .spawn(move || run(shared));
     if spawned.is_err() {
-        STATE.lock().running = false;
+        shared.state.lock().running = false;
     }
 }
 
-fn run() {
+fn run(shared: &'static Shared) {
+    let stopping = || shared.state.lock().stopping;
     let mut deadline = Instant::now() + POLL;
     loop {
         {
-            let mut state = STATE.lock();
+            let mut state = shared.state.lock();
             while !state.stopping && Instant::now() < deadline {
-                WAKE.wait_until(&mut state, deadline);
+                shared.wake.wait_until(&mut state, deadline);
             }
             if state.stopping {
-                state.running = false;
-                WAKE.notify_all();
-                return;
+                break;
             }
         }
-        let now = Instant::now();
-        deadline = now + POLL;
-        let caches = expiring_caches_detached();
-        let mut expired = Vec::new();
-        for cache in &caches {
-            let (removed, next) = cache.reap_detached(now);
-            if let Some(next) = next {
-                deadline = deadline.min(next.max(now + Duration::from_millis(5)));
+        let pass = Python::try_attach(|py| {
+            if stopping() {
+                return None;
             }
-            if !removed.is_empty() {
-                expired.push((std::sync::Arc::clone(cache), removed));
+            let now = Instant::now();
+            let mut next_pass = now + POLL;
+            for cache in expiring_caches(py) {
+                let (removed, next) = cache.reap(py, now);
+                if let Some(next) = next {
+                    next_pass = next_pass.min(next.max(now + Duration::from_millis(5)));
+                }
+                cache.release_while(py, removed, || !stopping());
             }
-        }
-        if expired.is_empty() && caches.iter().all(|c| std::sync::Arc::strong_count(c) > 1) {
-            drop(caches); // dropping these references cannot free a cache: no Python runs
-            continue;
-        }
-        let released = Python::try_attach(|py| {
-            for (cache, removed) in expired {
-                cache.release(py, removed);
-            }
-            drop(caches);
+            Some(next_pass)
         });
-        if released.is_none() {
-            // The interpreter is going away: nothing can be released any more.
-            let mut state = STATE.lock();
-            state.running = false;
-            WAKE.notify_all();
-            return;
+        match pass.flatten() {
+            Some(next_pass) => deadline = next_pass,
+            None => break, // stopping, or the interpreter is going away
         }
     }
+    let mut state = shared.state.lock();
+    state.running = false;
+    shared.wake.notify_all();
 }
 
-/// At interpreter exit: stop the reaper and wait (detached, briefly) until it is out of
-/// any Python call, so finalization never meets it half-way through a release.
+/// At interpreter exit: stop the reaper and wait (detached) until it is out of any Python
+/// call — at most the one `on_release` it may be running — so finalization never meets it
+/// half-way through a release.
 pub fn shut_down(py: Python<'_>) {
     SHUT_DOWN.store(true, Ordering::Relaxed);
+    let shared = shared();
     py.detach(|| {
-        let mut state = STATE.lock();
+        let mut state = shared.state.lock();
         state.stopping = true;
-        WAKE.notify_all();
-        let give_up = Instant::now() + Duration::from_secs(2);
-        while state.running && Instant::now() < give_up {
-            WAKE.wait_until(&mut state, give_up);
+        shared.wake.notify_all();
+        while state.running {
+            shared.wake.wait(&mut state);
         }
     });
 }
 
-/// Before `fork`: hold the reaper's lock so it is not inside it at that moment.
-pub fn lock_for_fork() {
-    std::mem::forget(STATE.lock());
-}
-
-/// After `fork`. In the child the reaper thread does not exist: it is marked stopped and
-/// started again if any cache needs it.
-pub fn unlock_after_fork(in_child: bool) {
-    // SAFETY: locked by lock_for_fork on this thread, its guard forgotten.
-    unsafe { STATE.force_unlock() };
-    if in_child {
-        let needed = {
-            let mut state = STATE.lock();
-            let was_running = state.running;
-            state.running = false;
-            was_running && !state.stopping
-        };
-        if needed {
-            ensure_started();
-        }
+/// In a forked child: the reaper thread does not exist here. Start from fresh state (the
+/// parent's is left as it was, unused) and restart the reaper if it was running.
+pub fn reset_after_fork() {
+    let old = SHARED.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if old.is_null() {
+        return;
+    }
+    // SAFETY: published by `shared()` and never freed. Only read, without locking: its
+    // lock may have been held by the parent's reaper thread at the fork.
+    let was_running = unsafe { (*old).state.data_ptr().read_volatile().running };
+    if was_running && !SHUT_DOWN.load(Ordering::Relaxed) {
+        ensure_started();
     }
 }

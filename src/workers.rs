@@ -6,6 +6,7 @@
 //! told to at interpreter exit. Pure Rust; jobs attach to the interpreter themselves.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::thread;
 
 use parking_lot::{Condvar, Mutex};
@@ -95,44 +96,50 @@ impl Pool {
         state.queue.clear();
         self.work.notify_all();
     }
+}
 
-    /// In a forked child: the parent's workers do not exist here, start afresh.
-    ///
-    /// # Safety
-    /// Only in the child right after `fork`, where no other thread exists.
-    pub unsafe fn reset_after_fork(&self) {
-        // SAFETY: the caller guarantees no other thread exists, so whatever state the lock
-        // was in at the fork, nobody else can be inside it now.
-        unsafe { self.state.force_unlock() };
-        let mut state = self.state.lock();
-        std::mem::forget(std::mem::take(&mut state.queue)); // jobs hold parent-only state
-        state.threads = 0;
-        state.idle = 0;
+/// Workers in the refresh pool: enough for refreshes to overlap without letting a burst of
+/// stale keys start unbounded threads.
+const REFRESH_WORKERS: usize = 4;
+
+static REFRESH_POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The process' refresh pool.
+pub fn refresh_pool() -> &'static Pool {
+    let current = REFRESH_POOL.load(Ordering::Acquire);
+    if !current.is_null() {
+        // SAFETY: set only from `Box::into_raw` below and never freed.
+        return unsafe { &*current };
     }
-
-    /// Takes the pool lock before a fork so no worker is inside it at that moment.
-    pub fn lock_for_fork(&self) {
-        std::mem::forget(self.state.lock());
-    }
-
-    /// Releases the lock taken by [`Pool::lock_for_fork`] (parent side).
-    ///
-    /// # Safety
-    /// Only after `lock_for_fork` on this thread.
-    pub unsafe fn unlock_after_fork(&self) {
-        // SAFETY: locked by lock_for_fork on this thread, its guard forgotten.
-        unsafe { self.state.force_unlock() };
+    let fresh = Box::into_raw(Box::new(Pool::new(REFRESH_WORKERS)));
+    match REFRESH_POOL.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: just published; never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(winner) => {
+            // SAFETY: `fresh` was never published, so it is ours to free.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: published by the winner, never freed.
+            unsafe { &*winner }
+        }
     }
 }
 
-/// The refresh pool: four workers, enough for refreshes to overlap without letting a
-/// burst of stale keys start unbounded threads.
-pub static REFRESH_POOL: Pool = Pool::new(4);
+/// In a forked child: the parent's workers do not exist here, and its pool's lock and
+/// queue may have been in use by them at the fork. The child starts a fresh pool; the old
+/// one is left untouched (and its queued jobs, which hold parent-only state, unrun).
+pub fn reset_refresh_pool_after_fork() {
+    REFRESH_POOL.store(std::ptr::null_mut(), Ordering::Release);
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::sync::{mpsc, Arc};
     use std::time::Duration;
 

@@ -23,7 +23,7 @@ use crate::encode::{ArgPlan, Encoder, HashFuncs};
 use crate::errors::SessionScopeError;
 use crate::flight::Flight;
 use crate::key::Key;
-use crate::workers::REFRESH_POOL;
+use crate::workers::refresh_pool;
 
 #[pyclass(frozen, dict, weakref, module = "fastcache")]
 pub struct CachedFunction {
@@ -132,7 +132,7 @@ impl CachedFunction {
                 drop((func, all_args, kwargs, cache));
             });
         });
-        if let Err(job) = REFRESH_POOL.try_submit(job) {
+        if let Err(job) = refresh_pool().try_submit(job) {
             drop(job);
             self.cache.cancel_refresh(py, unused);
         }
@@ -302,7 +302,8 @@ impl CachedFunction {
     }
 }
 
-/// A cached function looked up on an instance: calls pass the instance first.
+// A cached function looked up on an instance: calls pass the instance first. (A `//`
+// comment, not a doc comment: a class docstring would shadow the `__doc__` getter below.)
 #[pyclass(frozen, module = "fastcache")]
 pub struct BoundCachedMethod {
     function: Py<CachedFunction>,

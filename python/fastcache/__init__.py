@@ -26,11 +26,7 @@ from fastcache._options import CacheInfo, cache_resource
 _atexit.register(_fastcache.shutdown)
 # Keep every cache usable in a forked child (even one forked mid-computation).
 if hasattr(_os, "register_at_fork"):
-    _os.register_at_fork(
-        before=_fastcache.before_fork,
-        after_in_parent=_fastcache.after_fork_in_parent,
-        after_in_child=_fastcache.after_fork_in_child,
-    )
+    _os.register_at_fork(after_in_child=_fastcache.after_fork_in_child)
 
 __all__ = [
     "BadTTLStringError",
