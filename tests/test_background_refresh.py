@@ -1,0 +1,409 @@
+"""``refresh_mode="background"`` (SPEC §9, issue 5 point 2).
+
+Ages are controlled from the outside: a value written between ``t_before`` and ``t_after``
+(monotonic times around the call that wrote it) is at least ``now - t_after`` and at most
+``now - t_before`` old. Refresh bodies block on events (with timeouts) so the tests see the
+refresh while it runs; every gate is opened in ``finally`` so no worker stays busy after a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from fastcache import cache_resource
+
+DEADLINE = 10.0
+
+
+class Resource:
+    def __init__(self, key, serial):
+        self.key = key
+        self.serial = serial
+
+    def __repr__(self):
+        return f"Resource({self.key!r}, serial={self.serial})"
+
+
+def sleep_until(when: float) -> None:
+    remaining = when - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def wait_for(condition, timeout=5.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def timed_call(func, *args):
+    """``(value, seconds)`` of one call, written out so a stale hit's latency is measured."""
+    start = time.monotonic()
+    value = func(*args)
+    return value, time.monotonic() - start
+
+
+def run_async(main, timeout=DEADLINE):
+    box = {}
+
+    def target():
+        try:
+            box["value"] = asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        pytest.fail(f"the event loop was still running after {timeout} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def call_from_threads(func, key, count):
+    """Calls ``func(key)`` from ``count`` threads released together; their results."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+    errors = []
+
+    def worker(i):
+        try:
+            barrier.wait(5)
+            results[i] = func(key)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(DEADLINE)
+    assert not any(t.is_alive() for t in threads), "a stale hit hangs"
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.parametrize("ttl", [None, 0, -1, 0.0, "0s", "-1h"])
+def test_background_refresh_requires_a_positive_ttl(ttl):
+    with pytest.raises(ValueError):
+
+        @cache_resource(ttl=ttl, refresh_mode="background")
+        def load(key):
+            return key
+
+
+def test_stale_value_is_served_at_once_while_one_refresh_runs():
+    ttl = 0.3
+    runs = []  # the thread of each run of the body
+    refresh_started = threading.Event()
+    gate = threading.Event()
+    released = []
+    old_released = threading.Event()
+
+    def on_release(value):
+        released.append(value.serial)
+        old_released.set()
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=on_release)
+    def load(key):
+        serial = len(runs)
+        runs.append(threading.get_ident())
+        if serial > 0:
+            refresh_started.set()
+            gate.wait(DEADLINE)  # a slow refresh: the stale hit must not wait for it
+        return Resource(key, serial)
+
+    try:
+        t_before = time.monotonic()
+        v0 = load(1)
+        t_after = time.monotonic()
+        assert load(1) is v0, "age < ttl: a normal hit"
+        assert len(runs) == 1
+
+        sleep_until(t_after + ttl + 0.02)
+        stale, elapsed = timed_call(load, 1)
+        assert time.monotonic() < t_before + 2 * ttl, "test too slow to stay in the stale window"
+        assert stale is v0, "ttl <= age < 2*ttl: the stale value is returned"
+        assert elapsed < 0.05, f"the stale hit took {elapsed:.3f} s: it waited for the refresh"
+        assert refresh_started.wait(5), "no background refresh started"
+        assert runs[1] != threading.get_ident(), "the refresh ran in the caller's thread"
+
+        # More stale hits while the refresh runs: served at once, no second refresh.
+        results = call_from_threads(load, 1, 6)
+        assert time.monotonic() < t_before + 2 * ttl, "test too slow to stay in the stale window"
+        assert all(r is v0 for r in results)
+        assert len(runs) == 2
+        assert released == []
+
+        gate.set()
+        assert old_released.wait(5), "the replaced value was not released"
+        fresh = load(1)
+        assert fresh.serial == 1, "after the refresh the next call gets the new value"
+        assert released == [0]
+        assert len(runs) == 2, "exactly one refresh ran"
+    finally:
+        gate.set()
+
+
+def test_several_stale_hits_at_once_start_one_refresh():
+    ttl = 0.3
+    runs = []
+    gate = threading.Event()
+    done = threading.Event()
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=lambda v: done.set())
+    def load(key):
+        serial = len(runs)
+        runs.append(serial)
+        if serial > 0:
+            gate.wait(DEADLINE)
+        return Resource(key, serial)
+
+    try:
+        v0 = load("k")
+        t_after = time.monotonic()
+        sleep_until(t_after + ttl + 0.02)
+        results = call_from_threads(load, "k", 8)
+        assert all(r is v0 for r in results)
+        gate.set()
+        assert done.wait(5)
+        assert load("k").serial == 1
+        assert runs == [0, 1]
+    finally:
+        gate.set()
+
+
+def test_failed_refresh_keeps_serving_the_stale_value_and_cools_down():
+    ttl = 0.5
+    runs = []
+    attempted = threading.Event()
+    released = []
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=released.append)
+    def load(key):
+        serial = len(runs)
+        runs.append(serial)
+        if serial > 0:
+            attempted.set()
+            raise RuntimeError("the backend is down")
+        return Resource(key, serial)
+
+    t_before = time.monotonic()
+    v0 = load(1)
+    t_after = time.monotonic()
+    sleep_until(t_after + ttl + 0.02)
+    assert load(1) is v0
+    assert attempted.wait(5), "no background refresh started"
+
+    # For the rest of the stale window the stale value keeps being served and the failed
+    # key is not retried (the cooldown is 60 s; only its start is observable here).
+    stale_calls = 0
+    while time.monotonic() < t_before + 2 * ttl - 0.1:
+        assert load(1) is v0, "a failed refresh must keep serving the stale value"
+        stale_calls += 1
+        time.sleep(0.01)
+    assert stale_calls >= 5, "test too slow to observe the cooldown"
+    assert runs == [0, 1], f"the failed key was refreshed again {len(runs) - 2} times"
+    assert released == [], "a failed refresh must not release the stale value"
+
+
+def test_entry_older_than_twice_ttl_is_a_blocking_miss():
+    ttl = 0.2
+    runs = []
+    released = []
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=released.append)
+    def load(key):
+        runs.append(threading.get_ident())
+        return Resource(key, len(runs) - 1)
+
+    v0 = load(1)
+    t_after = time.monotonic()
+    sleep_until(t_after + 2 * ttl + 0.02)
+    value = load(1)
+    assert value is not v0
+    assert value.serial == 1
+    assert runs[1] == threading.get_ident(), "age >= 2*ttl must compute in the caller"
+    # Released by this miss or, already, by the reaper (maybe still running on_release).
+    assert wait_for(lambda: released == [v0]), released
+    assert load(1) is value
+
+
+@pytest.mark.parametrize("how", ["function", "key", "global"])
+def test_clear_during_refresh_discards_and_releases_the_refreshed_value(how):
+    ttl = 0.3
+    runs = []
+    refresh_started = threading.Event()
+    gate = threading.Event()
+    released = []
+    refreshed_released = threading.Event()
+
+    def on_release(value):
+        released.append(value.serial)
+        if value.serial == 1:
+            refreshed_released.set()
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=on_release)
+    def load(key):
+        serial = len(runs)
+        runs.append(serial)
+        if serial == 1:
+            refresh_started.set()
+            gate.wait(DEADLINE)
+        return Resource(key, serial)
+
+    try:
+        v0 = load(1)
+        t_after = time.monotonic()
+        sleep_until(t_after + ttl + 0.02)
+        assert load(1) is v0
+        assert refresh_started.wait(5)
+        if how == "function":
+            load.clear()
+        elif how == "key":
+            load.clear(1)
+        else:
+            cache_resource.clear()
+        assert released == [0], "the clear releases the stale value"
+        gate.set()
+        assert refreshed_released.wait(5), "the discarded refreshed value was not released"
+        value = load(1)
+        assert value.serial == 2, "the refreshed value must not be stored after a clear"
+        assert released == [0, 1]
+    finally:
+        gate.set()
+
+
+def test_async_function_refreshes_in_the_background():
+    ttl = 0.3
+    runs = []
+    refresh_started = threading.Event()
+    gate = threading.Event()
+    released = []
+    old_released = threading.Event()
+
+    def on_release(value):
+        released.append(value.serial)
+        old_released.set()
+
+    async def until(event):
+        end = time.monotonic() + 5
+        while not event.is_set() and time.monotonic() < end:
+            await asyncio.sleep(0.002)
+        return event.is_set()
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=on_release)
+    async def load(key):
+        serial = len(runs)
+        runs.append(serial)
+        if serial > 0:
+            refresh_started.set()
+            await until(gate)
+        return Resource(key, serial)
+
+    async def main():
+        t_before = time.monotonic()
+        v0 = await load(1)
+        t_after = time.monotonic()
+        assert await load(1) is v0
+        await asyncio.sleep(max(0.0, t_after + ttl + 0.02 - time.monotonic()))
+        start = time.monotonic()
+        stale = await load(1)
+        elapsed = time.monotonic() - start
+        assert time.monotonic() < t_before + 2 * ttl
+        assert stale is v0
+        assert elapsed < 0.05, f"the stale await took {elapsed:.3f} s"
+        assert await until(refresh_started), "no background refresh started"
+        assert await load(1) is v0
+        gate.set()
+        assert await until(old_released), "the replaced value was not released"
+        return await load(1)
+
+    try:
+        fresh = run_async(main)
+    finally:
+        gate.set()
+    assert fresh.serial == 1
+    assert released == [0]
+    assert runs == [0, 1]
+
+
+def test_busy_refresh_pool_skips_instead_of_queueing():
+    ttl = 0.5
+    keys = range(64)
+    refreshes = []
+    lock = threading.Lock()
+    gate = threading.Event()
+    first_values = {}
+
+    @cache_resource(ttl=ttl, refresh_mode="background")
+    def load(key):
+        if key in first_values:
+            with lock:
+                refreshes.append(key)
+            gate.wait(DEADLINE)
+        return Resource(key, 1 if key in first_values else 0)
+
+    try:
+        t_before = time.monotonic()
+        for key in keys:
+            first_values[key] = load(key)
+        t_after = time.monotonic()
+        sleep_until(t_after + ttl + 0.02)
+        for key in keys:
+            assert load(key) is first_values[key], "a stale hit must not wait for the pool"
+        gate.set()
+        time.sleep(0.2)  # a queued refresh would run now that the pool is free
+        assert time.monotonic() < t_before + 2 * ttl, "test too slow to stay in the stale window"
+        with lock:
+            count = len(refreshes)
+        assert 1 <= count < len(keys), f"{count} refreshes for {len(keys)} stale keys"
+    finally:
+        gate.set()
+
+
+def test_refresh_workers_do_not_keep_the_interpreter_alive():
+    code = textwrap.dedent(
+        """
+        import threading, time
+        import fastcache
+
+        started = threading.Event()
+        never = threading.Event()
+        runs = []
+
+        @fastcache.cache_resource(ttl=0.2, refresh_mode="background")
+        def load(key):
+            runs.append(key)
+            if len(runs) > 1:
+                started.set()
+                never.wait()  # blocks forever: only a daemon worker lets the process exit
+            return object()
+
+        load(1)
+        time.sleep(0.25)
+        load(1)
+        assert started.wait(5), "no background refresh started"
+        print("main script done", flush=True)
+        """
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=20
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process did not exit: a refresh worker keeps the interpreter alive")
+    assert proc.returncode == 0, proc.stderr
+    assert "main script done" in proc.stdout
+    assert proc.stderr == ""
