@@ -32,7 +32,7 @@ mod _fastcache {
         UserHashError,
     };
     #[pymodule_export]
-    use crate::lifecycle::{after_fork_in_child, after_fork_in_parent, before_fork, shutdown};
+    use crate::lifecycle::{after_fork_in_child, shutdown};
     #[pymodule_export]
     use crate::options::{clear_all, refresh_logging, ttl_seconds};
     #[pymodule_export]
