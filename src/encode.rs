@@ -4,13 +4,15 @@
 //! Runs attached to the interpreter and before any cache lock is taken, because
 //! `hash_funcs` (and the conversions of big ints and odd strings) call back into Python.
 
+use pyo3::exceptions::PyRecursionError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet,
     PyString, PyTuple, PyType,
 };
-use pyo3::intern;
 
+use crate::buffer_hash::{digest, DETACH_LIMIT};
 use crate::errors::CacheError;
 use crate::key::{Key, KeyWriter, Tag};
 
@@ -43,7 +45,9 @@ impl HashFuncs {
             if let Ok(ty) = key.cast::<PyType>() {
                 funcs.by_type.push((ty.clone().unbind(), func.unbind()));
             } else if let Ok(name) = key.cast::<PyString>() {
-                funcs.by_name.push((name.to_str()?.to_owned(), func.unbind()));
+                funcs
+                    .by_name
+                    .push((name.to_str()?.to_owned(), func.unbind()));
             } else {
                 return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                     "hash_funcs keys must be types or fully-qualified type names such as \
@@ -225,7 +229,9 @@ impl ArgPlan {
             encoder.arg(Some(param.name.bind(py)), value)?;
         }
         if self.var_args {
-            encoder.writer.sequence(Tag::VarArgs, extra_positional.len());
+            encoder
+                .writer
+                .sequence(Tag::VarArgs, extra_positional.len());
             for value in &extra_positional {
                 encoder.arg(None, value)?;
             }
@@ -248,16 +254,20 @@ impl ArgPlan {
     }
 }
 
+/// Deepest nesting of containers and objects an argument may have (Python's own default
+/// recursion limit).
+pub const MAX_DEPTH: usize = 1000;
+
 /// Walks Python values into a [`KeyWriter`].
 pub struct Encoder<'a> {
-    hash_funcs: &'a HashFuncs,
-    func_name: &'a str,
-    writer: KeyWriter,
+    pub(crate) hash_funcs: &'a HashFuncs,
+    pub(crate) func_name: &'a str,
+    pub(crate) writer: KeyWriter,
     /// Containers being encoded, outermost first, so a container that contains itself is
     /// written as a back-reference instead of recursing forever.
-    ancestors: Vec<usize>,
+    pub(crate) ancestors: Vec<usize>,
     /// The parameter whose value is being encoded, for error messages.
-    current_arg: Option<String>,
+    pub(crate) current_arg: Option<String>,
 }
 
 impl<'a> Encoder<'a> {
@@ -285,7 +295,7 @@ impl<'a> Encoder<'a> {
     }
 
     /// Encodes with a fresh writer and returns the bytes: for items of unordered containers.
-    fn isolated(
+    pub(crate) fn isolated(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<(), CacheError>,
     ) -> Result<Vec<u8>, CacheError> {
@@ -295,6 +305,10 @@ impl<'a> Encoder<'a> {
         result.map(|()| inner.into_bytes())
     }
 
+    /// Encodes one value. The common kinds (exact `None`, `bool`, `int`, `str`, `float`,
+    /// `bytes`, built-in containers, classes) are tested first with C-level type checks;
+    /// everything else goes to [`Self::object`] (`encode_objects.rs`), so ordinary arguments
+    /// never pay for the longer chain of rules.
     pub fn value(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), CacheError> {
         if !self.hash_funcs.is_empty() {
             if let Some(hash_func) = self.hash_funcs.lookup(&obj.get_type()) {
@@ -305,7 +319,11 @@ impl<'a> Encoder<'a> {
         if obj.is_none() {
             w.tag(Tag::None);
         } else if obj.is_exact_instance_of::<PyBool>() {
-            w.tag(if obj.is_truthy()? { Tag::True } else { Tag::False });
+            w.tag(if obj.is_truthy()? {
+                Tag::True
+            } else {
+                Tag::False
+            });
         } else if obj.is_exact_instance_of::<PyInt>() {
             self.int(obj)?;
         } else if let Ok(s) = obj.cast_exact::<PyString>() {
@@ -313,7 +331,7 @@ impl<'a> Encoder<'a> {
         } else if let Ok(f) = obj.cast_exact::<PyFloat>() {
             w.float(f.value());
         } else if let Ok(b) = obj.cast_exact::<PyBytes>() {
-            w.tagged_bytes(Tag::Bytes, b.as_bytes());
+            self.immutable_bytes(obj.py(), Tag::Bytes, b.as_bytes());
         } else if obj.is_exact_instance_of::<PyTuple>()
             || obj.is_exact_instance_of::<PyList>()
             || obj.is_exact_instance_of::<PyDict>()
@@ -325,24 +343,55 @@ impl<'a> Encoder<'a> {
             self.builtin_body(obj)?;
         } else if let Ok(ty) = obj.cast::<PyType>() {
             self.writer.tagged_bytes(Tag::Type, type_fqn(ty).as_bytes());
-        } else if is_builtin_subclass(obj) {
-            // namedtuples, OrderedDict, IntEnum members and other subclasses: the class
-            // name keeps them apart from the plain built-in value.
-            self.writer
-                .tagged_bytes(Tag::Subclass, type_fqn(&obj.get_type()).as_bytes());
-            self.builtin_body(obj)?;
         } else {
-            return Err(CacheError::Unhashable {
-                arg: self.current_arg.clone(),
-                type_name: type_fqn(&obj.get_type()),
-                func: self.func_name.to_owned(),
-            });
+            self.object(obj)?;
         }
         Ok(())
     }
 
+    /// Marks a container or object as being encoded (for back-references), refusing
+    /// nesting deeper than [`MAX_DEPTH`]: each level is a Rust stack frame, and a value
+    /// nested without end (a `__reduce__` that builds a fresh object every time) must give
+    /// an exception, not a stack overflow.
+    pub(crate) fn enter(&mut self, id: usize) -> Result<(), CacheError> {
+        if self.ancestors.len() >= MAX_DEPTH {
+            return Err(PyRecursionError::new_err(format!(
+                "an argument of '{}' is nested more than {MAX_DEPTH} levels deep; \
+                 fastcache cannot hash it (pass it as an underscore parameter, or give \
+                 a hash function for its type in hash_funcs)",
+                self.func_name
+            ))
+            .into());
+        }
+        self.ancestors.push(id);
+        Ok(())
+    }
+
+    /// The error for a value no rule accepts.
+    pub(crate) fn unhashable(&self, obj: &Bound<'_, PyAny>) -> CacheError {
+        CacheError::Unhashable {
+            arg: self.current_arg.clone(),
+            type_name: type_fqn(&obj.get_type()),
+            func: self.func_name.to_owned(),
+        }
+    }
+
+    /// The body of an immutable byte string (`bytes`, UTF-8 of a `str`): verbatim when short,
+    /// else a digest, computed detached from the interpreter when large.
+    pub(crate) fn immutable_bytes(&mut self, py: Python<'_>, tag: Tag, bytes: &[u8]) {
+        if bytes.len() >= DETACH_LIMIT {
+            // Sound without a buffer export: the caller holds a reference to an immutable
+            // `bytes`/`str`, so the memory can neither be freed nor change while detached,
+            // and the closure runs no Python.
+            let d = py.detach(|| digest(bytes));
+            self.writer.tagged_digest(tag, bytes.len(), &d);
+        } else {
+            self.writer.tagged_bytes(tag, bytes);
+        }
+    }
+
     /// Encodes a value of a built-in kind (or a subclass of one) by that kind's content.
-    fn builtin_body(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), CacheError> {
+    pub(crate) fn builtin_body(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), CacheError> {
         if obj.is_instance_of::<PyInt>() {
             // bool is final, so an int subclass here is never a bool.
             return self.int(obj);
@@ -359,19 +408,19 @@ impl<'a> Encoder<'a> {
             return Ok(());
         }
         if let Ok(b) = obj.cast::<PyBytes>() {
-            self.writer.tagged_bytes(Tag::Bytes, b.as_bytes());
+            self.immutable_bytes(obj.py(), Tag::Bytes, b.as_bytes());
             return Ok(());
         }
-        if let Ok(b) = obj.cast::<PyByteArray>() {
-            self.writer.tagged_bytes(Tag::ByteArray, &b.to_vec());
-            return Ok(());
+        if obj.is_instance_of::<PyByteArray>() {
+            // Through a buffer export: it pins the size, so the bytes can be hashed detached.
+            return self.buffer_data(obj, Tag::ByteArray);
         }
         let id = obj.as_ptr() as usize;
         if let Some(depth) = self.ancestors.iter().position(|&a| a == id) {
             self.writer.back_ref(depth);
             return Ok(());
         }
-        self.ancestors.push(id);
+        self.enter(id)?;
         let result = self.container(obj);
         self.ancestors.pop();
         result
@@ -422,7 +471,10 @@ impl<'a> Encoder<'a> {
         Ok(())
     }
 
-    fn each_isolated(&mut self, items: &[Bound<'_, PyAny>]) -> Result<Vec<Vec<u8>>, CacheError> {
+    pub(crate) fn each_isolated(
+        &mut self,
+        items: &[Bound<'_, PyAny>],
+    ) -> Result<Vec<Vec<u8>>, CacheError> {
         items
             .iter()
             .map(|item| self.isolated(|e| e.value(item)))
@@ -451,12 +503,11 @@ impl<'a> Encoder<'a> {
 
     fn string(&mut self, s: &Bound<'_, PyString>) -> Result<(), CacheError> {
         match s.to_str() {
-            Ok(text) => self.writer.tagged_bytes(Tag::Str, text.as_bytes()),
+            Ok(text) => self.immutable_bytes(s.py(), Tag::Str, text.as_bytes()),
             Err(_) => {
                 // Lone surrogates have no UTF-8 form; keep them distinct via surrogatepass.
                 let py = s.py();
-                let bytes =
-                    s.call_method1(intern!(py, "encode"), ("utf-8", "surrogatepass"))?;
+                let bytes = s.call_method1(intern!(py, "encode"), ("utf-8", "surrogatepass"))?;
                 let bytes = bytes.cast::<PyBytes>().map_err(PyErr::from)?;
                 self.writer.tagged_bytes(Tag::Str, bytes.as_bytes());
             }
@@ -469,15 +520,17 @@ impl<'a> Encoder<'a> {
         obj: &Bound<'_, PyAny>,
         hash_func: &Bound<'_, PyAny>,
     ) -> Result<(), CacheError> {
-        let output = hash_func.call1((obj,)).map_err(|cause| CacheError::UserHash {
-            cause,
-            type_name: type_fqn(&obj.get_type()),
-            hash_func: hash_func
-                .getattr(intern!(obj.py(), "__name__"))
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "a hash function".to_owned()),
-            func: self.func_name.to_owned(),
-        })?;
+        let output = hash_func
+            .call1((obj,))
+            .map_err(|cause| CacheError::UserHash {
+                cause,
+                type_name: type_fqn(&obj.get_type()),
+                hash_func: hash_func
+                    .getattr(intern!(obj.py(), "__name__"))
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "a hash function".to_owned()),
+                func: self.func_name.to_owned(),
+            })?;
         self.writer.tag(Tag::HashFunc);
         // The output is hashed in turn; a function returning its own input's type would
         // recurse, so the output's exact type bypasses hash_funcs when it is the same type.
@@ -497,7 +550,7 @@ impl<'a> Encoder<'a> {
     }
 }
 
-fn is_builtin_subclass(obj: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn is_builtin_subclass(obj: &Bound<'_, PyAny>) -> bool {
     obj.is_instance_of::<PyInt>()
         || obj.is_instance_of::<PyString>()
         || obj.is_instance_of::<PyFloat>()

@@ -80,7 +80,11 @@ pub fn unhashable_message(arg: Option<&str>, type_name: &str, func: &str) -> Str
          ...\n\
          \n\
          Or tell fastcache how to hash it: \
-         @fastcache.cache_resource(hash_funcs={{\"{type_name}\": some_function}})"
+         @fastcache.cache_resource(hash_funcs={{\"{type_name}\": some_function}})\n\
+         \n\
+         Or, if `{type_name}` is your own class, give it value semantics: define \
+         `__hash__` and `__eq__` (or make it a `@dataclass`), and fastcache keys it by \
+         value, as functools.lru_cache does."
     )
 }
 
@@ -91,7 +95,9 @@ impl CacheError {
                 arg,
                 type_name,
                 func,
-            } => UnhashableParamError::new_err(unhashable_message(arg.as_deref(), &type_name, &func)),
+            } => {
+                UnhashableParamError::new_err(unhashable_message(arg.as_deref(), &type_name, &func))
+            }
             CacheError::UserHash {
                 cause,
                 type_name,

@@ -9,6 +9,8 @@
 
 use std::hash::{Hash, Hasher};
 
+use crate::buffer_hash::{digest, Digest, INLINE_LIMIT};
+
 /// Type tags. One byte each; the value that follows is described next to each tag.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +62,72 @@ pub enum Tag {
     VarKwargs = 21,
     /// the instance a method is bound to, or a positional/keyword parameter slot
     Param = 22,
+    /// an enum member: class `module.qualname`, member name, then its value (or
+    /// [`Tag::Opaque`] when the value itself cannot be encoded)
+    Enum = 23,
+    /// `uuid.UUID`: class name, then the 16 bytes
+    Uuid = 24,
+    /// a Python function: module, qualname, its code, defaults, keyword defaults, closure
+    Function = 25,
+    /// a code object: bytecode, constants, names, variable names, argument counts, flags
+    Code = 26,
+    /// a bound method: the function, then the instance
+    Method = 27,
+    /// a built-in function or method descriptor: owner, qualname, then what it is bound to
+    Builtin = 28,
+    /// a module: its name
+    Module = 29,
+    /// `re.Pattern`: pattern (str or bytes), then flags
+    Pattern = 30,
+    /// `functools.partial`: class name, function, args, keywords
+    Partial = 31,
+    /// a dataclass or attrs instance: class name, count, then (field name, value) pairs
+    Fields = 32,
+    /// a pydantic model: class name, then its `model_dump()`
+    Pydantic = 33,
+    /// the `__reduce_ex__` output of a class that customises pickling: class name, then parts
+    Reduce = 34,
+    /// a value keyed by Python's own hash and equality: class name, then its interned ordinal
+    Interned = 35,
+    /// a `unittest.mock` object, by identity: its ordinal (never reused)
+    Mock = 36,
+    /// a buffer exporter (memoryview, array.array, …): class, format, item size, shape, data
+    Buffer = 37,
+    /// a numpy array: class, dtype, shape, then data (bytes, or items for object dtypes)
+    NdArray = 38,
+    /// a numpy scalar: class, dtype, then its bytes
+    NumpyScalar = 39,
+    /// a pandas Series: class, name, dtype, index, values
+    PandasSeries = 40,
+    /// a pandas DataFrame: class, columns, index, then each column's dtype and values
+    PandasFrame = 41,
+    /// a pandas Index: class, name(s), then its content
+    PandasIndex = 42,
+    /// a polars DataFrame or Series: class, then its Arrow IPC serialisation
+    Polars = 43,
+    /// a PIL image: class, mode, size, palette, pixel data
+    Image = 44,
+    /// `io.StringIO` / `io.BytesIO`: class, position, content
+    MemoryFile = 45,
+    /// an open file: class, name, modification time, position
+    File = 46,
+    /// `types.MappingProxyType`: the mapping, encoded as a dict
+    MappingProxy = 47,
+    /// `dict.keys()`: the keys, order ignored
+    DictKeys = 48,
+    /// `dict.values()`: the values in order
+    DictValues = 49,
+    /// `dict.items()`: the pairs, order ignored
+    DictItems = 50,
+    /// raw data of a buffer-like value: length, then the bytes (short) or their digest
+    Data = 51,
+    /// a part that has no encoding of its own (an empty closure cell, an enum value that
+    /// cannot be encoded): no body
+    Opaque = 52,
+    /// the Arrow buffers of a pandas column backed by pyarrow
+    Arrow = 53,
+    /// pandas Categorical values: codes, categories, orderedness
+    Categorical = 54,
 }
 
 /// An encoded argument key. Equality is byte equality of the whole encoding.
@@ -129,13 +197,40 @@ impl KeyWriter {
         self.buf.extend_from_slice(&im.to_bits().to_le_bytes());
     }
 
-    /// A tag followed by a length-prefixed byte string.
+    /// A tag followed by a byte string: its length, then the bytes themselves when shorter
+    /// than [`INLINE_LIMIT`], else their 128-bit [`digest`]. The length decides which form
+    /// follows, so the encoding stays prefix-free; a caller that computed the digest itself
+    /// (detached from the interpreter, or over a strided view) uses [`Self::tagged_digest`]
+    /// and gets the same bytes.
     pub fn tagged_bytes(&mut self, tag: Tag, bytes: &[u8]) {
-        self.tag(tag);
-        self.raw_bytes(bytes);
+        if bytes.len() < INLINE_LIMIT {
+            self.tag(tag);
+            self.raw_bytes(bytes);
+        } else {
+            self.tagged_digest(tag, bytes.len(), &digest(bytes));
+        }
     }
 
-    /// A length-prefixed byte string without a tag (names inside a tagged structure).
+    /// The long form of [`Self::tagged_bytes`], for a body of `len >= INLINE_LIMIT` bytes
+    /// whose digest is already known.
+    pub fn tagged_digest(&mut self, tag: Tag, len: usize, digest: &Digest) {
+        debug_assert!(len >= INLINE_LIMIT);
+        self.tag(tag);
+        self.len(len);
+        self.buf.extend_from_slice(digest);
+    }
+
+    /// Appends bytes produced by another writer (an item encoded on its own).
+    pub fn extend(&mut self, encoded: &[u8]) {
+        self.buf.extend_from_slice(encoded);
+    }
+
+    pub fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// A length-prefixed byte string without a tag (names inside a tagged structure), always
+    /// verbatim: for short, bounded strings such as class names.
     pub fn raw_bytes(&mut self, bytes: &[u8]) {
         self.len(bytes.len());
         self.buf.extend_from_slice(bytes);
@@ -242,6 +337,33 @@ mod tests {
         let c = key(|w| w.unordered(Tag::FrozenSet, items(&["z", "x", "y"])));
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn long_byte_strings_are_digested_and_still_distinct() {
+        let a = vec![7u8; INLINE_LIMIT * 4];
+        let mut b = a.clone();
+        b[INLINE_LIMIT * 3 + 5] = 8;
+        let ka = key(|w| w.tagged_bytes(Tag::Bytes, &a));
+        let kb = key(|w| w.tagged_bytes(Tag::Bytes, &b));
+        assert_ne!(ka, kb);
+        assert_eq!(ka.as_bytes().len(), 1 + 8 + 16);
+        assert_eq!(ka, key(|w| w.tagged_bytes(Tag::Bytes, &a.clone())));
+        // The same bytes as another type stay apart.
+        assert_ne!(ka, key(|w| w.tagged_bytes(Tag::ByteArray, &a)));
+    }
+
+    #[test]
+    fn short_and_long_forms_never_meet() {
+        // A short string that spells out a long one's (length, digest) form is still a
+        // different key: the length prefix tells the forms apart.
+        let long = vec![1u8; INLINE_LIMIT];
+        let long_key = key(|w| w.tagged_bytes(Tag::Bytes, &long));
+        let mut spoof = Vec::new();
+        spoof.extend_from_slice(&(INLINE_LIMIT as u64).to_le_bytes());
+        spoof.extend_from_slice(&digest(&long));
+        let short_key = key(|w| w.tagged_bytes(Tag::Bytes, &spoof[8..]));
+        assert_ne!(long_key, short_key);
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! objects), `options` (decoration-time parsing), `reaper` (eager expiry), `lifecycle`
 //! (fork and exit), `errors`.
 
+pub mod buffer_hash;
 pub mod cache;
 pub mod encode;
+pub mod encode_data;
+pub mod encode_objects;
 pub mod errors;
 pub mod flight;
 pub mod key;
