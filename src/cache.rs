@@ -120,6 +120,7 @@ pub struct ResourceCache {
     callbacks: Mutex<Arc<Callbacks>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    created: Instant,
 }
 
 thread_local! {
@@ -222,11 +223,22 @@ impl ResourceCache {
             callbacks: Mutex::new(Arc::new(callbacks)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            created: Instant::now(),
         }
     }
 
     pub fn options(&self) -> &CacheOptions {
         &self.options
+    }
+
+    /// The clock for the store. Without a ttl nothing ever reads it, so a hit skips the
+    /// clock read and gets the cache's creation time instead.
+    fn now(&self) -> Instant {
+        if self.expires() {
+            Instant::now()
+        } else {
+            self.created
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -272,7 +284,7 @@ impl ResourceCache {
         let mut reason = MissReason::Absent;
         loop {
             let mut state = lock_attached(py, &self.state);
-            let now = Instant::now();
+            let now = self.now();
             let mut expired = None;
             match state.store.get(key, now) {
                 Lookup::Hit(value, written) => {
@@ -398,7 +410,7 @@ impl ResourceCache {
         if keep {
             state
                 .store
-                .insert(slot.key, value.clone_ref(py), Instant::now(), &mut removed);
+                .insert(slot.key, value.clone_ref(py), self.now(), &mut removed);
         }
         drop(state);
         drop(running);
@@ -445,6 +457,11 @@ impl ResourceCache {
         key: &Key,
         value: Py<PyAny>,
     ) -> Result<Option<Py<PyAny>>, CacheError> {
+        // Decided per cache (a re-decoration that adds or drops validate replaces the
+        // cache), so a hit without validate takes no lock for the callbacks.
+        if !self.options.has_validate {
+            return Ok(Some(value));
+        }
         let callbacks = self.callbacks(py);
         let Some(validate) = &callbacks.validate else {
             return Ok(Some(value));

@@ -11,9 +11,10 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet,
     PyString, PyTuple, PyType,
 };
+use smallvec::SmallVec;
 
 use crate::buffer_hash::{digest, DETACH_LIMIT};
-use crate::errors::CacheError;
+use crate::errors::{CacheError, UserHashError, UserHashFailure};
 use crate::key::{Key, KeyWriter, Tag};
 
 /// `module.qualname` of a class, as Streamlit spells type names in `hash_funcs` and errors.
@@ -187,7 +188,8 @@ impl ArgPlan {
     ) -> Result<Option<Key>, CacheError> {
         let py = args.py();
         let n_named = self.positional.len() + self.keyword_only.len();
-        let mut slots: Vec<Option<Bound<'_, PyAny>>> = vec![None; n_named];
+        // Inline for the usual handful of parameters: a hit allocates nothing here.
+        let mut slots: SmallVec<[Option<Bound<'_, PyAny>>; 8]> = smallvec::smallvec![None; n_named];
         let given = bound_to.into_iter().cloned().chain(args.iter());
         let mut extra_positional = Vec::new();
         for (i, value) in given.enumerate() {
@@ -266,8 +268,9 @@ pub struct Encoder<'a> {
     /// Containers being encoded, outermost first, so a container that contains itself is
     /// written as a back-reference instead of recursing forever.
     pub(crate) ancestors: Vec<usize>,
-    /// The parameter whose value is being encoded, for error messages.
-    pub(crate) current_arg: Option<String>,
+    /// The parameter whose value is being encoded, for error messages (kept as the
+    /// Python string: formatting it on every call would cost more than the lookup).
+    pub(crate) current_arg: Option<Py<PyString>>,
 }
 
 impl<'a> Encoder<'a> {
@@ -290,7 +293,7 @@ impl<'a> Encoder<'a> {
         name: Option<&Bound<'_, PyString>>,
         value: &Bound<'_, PyAny>,
     ) -> Result<(), CacheError> {
-        self.current_arg = name.map(|n| n.to_string());
+        self.current_arg = name.map(|n| n.clone().unbind());
         self.value(value)
     }
 
@@ -370,7 +373,10 @@ impl<'a> Encoder<'a> {
     /// The error for a value no rule accepts.
     pub(crate) fn unhashable(&self, obj: &Bound<'_, PyAny>) -> CacheError {
         CacheError::Unhashable {
-            arg: self.current_arg.clone(),
+            arg: self
+                .current_arg
+                .as_ref()
+                .map(|n| n.bind(obj.py()).to_string()),
             type_name: type_fqn(&obj.get_type()),
             func: self.func_name.to_owned(),
         }
@@ -520,9 +526,13 @@ impl<'a> Encoder<'a> {
         obj: &Bound<'_, PyAny>,
         hash_func: &Bound<'_, PyAny>,
     ) -> Result<(), CacheError> {
-        let output = hash_func
-            .call1((obj,))
-            .map_err(|cause| CacheError::UserHash {
+        let output = hash_func.call1((obj,)).map_err(|cause| {
+            // A hash function that calls the cached function again raises from the inner
+            // call: pass that error on instead of wrapping it once per level.
+            if cause.is_instance_of::<UserHashError>(obj.py()) {
+                return CacheError::Python(cause);
+            }
+            CacheError::UserHash(Box::new(UserHashFailure {
                 cause,
                 type_name: type_fqn(&obj.get_type()),
                 hash_func: hash_func
@@ -530,7 +540,8 @@ impl<'a> Encoder<'a> {
                     .map(|n| n.to_string())
                     .unwrap_or_else(|_| "a hash function".to_owned()),
                 func: self.func_name.to_owned(),
-            })?;
+            }))
+        })?;
         self.writer.tag(Tag::HashFunc);
         // The output is hashed in turn; a function returning its own input's type would
         // recurse, so the output's exact type bypasses hash_funcs when it is the same type.
@@ -538,7 +549,7 @@ impl<'a> Encoder<'a> {
             let saved = std::mem::take(&mut self.ancestors);
             let empty = HashFuncs::default();
             let mut inner = Encoder::new(&empty, self.func_name);
-            inner.current_arg = self.current_arg.clone();
+            inner.current_arg = self.current_arg.as_ref().map(|n| n.clone_ref(obj.py()));
             let result = inner.value(&output);
             self.ancestors = saved;
             result?;

@@ -47,17 +47,20 @@ pub enum CacheError {
         type_name: String,
         func: String,
     },
-    /// A `hash_funcs` function raised.
-    UserHash {
-        cause: PyErr,
-        type_name: String,
-        hash_func: String,
-        func: String,
-    },
+    /// A `hash_funcs` function raised (boxed: it is the largest variant, and every
+    /// `Result` of the encoder carries this enum).
+    UserHash(Box<UserHashFailure>),
     /// A same-key call from the thread that is computing (or validating) that key.
     Reentrant { func: String },
     /// An exception from Python code (the user's function, validate, a conversion).
     Python(PyErr),
+}
+
+pub struct UserHashFailure {
+    pub cause: PyErr,
+    pub type_name: String,
+    pub hash_func: String,
+    pub func: String,
 }
 
 impl From<PyErr> for CacheError {
@@ -98,12 +101,13 @@ impl CacheError {
             } => {
                 UnhashableParamError::new_err(unhashable_message(arg.as_deref(), &type_name, &func))
             }
-            CacheError::UserHash {
-                cause,
-                type_name,
-                hash_func,
-                func,
-            } => {
+            CacheError::UserHash(failure) => {
+                let UserHashFailure {
+                    cause,
+                    type_name,
+                    hash_func,
+                    func,
+                } = *failure;
                 let err = UserHashError::new_err(format!(
                     "{}\n\nThis error is likely due to a bug in {hash_func}, which is a \
                      user-defined hash function that was passed into the \

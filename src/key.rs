@@ -132,7 +132,7 @@ pub enum Tag {
 
 /// An encoded argument key. Equality is byte equality of the whole encoding.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Key(Box<[u8]>);
+pub struct Key(Vec<u8>);
 
 impl Key {
     pub fn as_bytes(&self) -> &[u8] {
@@ -142,7 +142,39 @@ impl Key {
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(&self.0);
+        // As `[u8]` hashes, so a map keyed by `Key` can be searched with `&[u8]`.
+        self.0.as_slice().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Buffers up to this size are kept for the next key built on the same thread: a cache
+/// hit then allocates nothing for its key.
+const RECYCLE_LIMIT: usize = 1024;
+
+thread_local! {
+    static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if self.0.capacity() <= RECYCLE_LIMIT {
+            let buf = std::mem::take(&mut self.0);
+            // During thread teardown the slot may be gone; then the buffer is just freed.
+            let _ = SPARE_BUFFER.try_with(|spare| {
+                let previous = spare.take();
+                spare.set(if previous.capacity() >= buf.capacity() {
+                    previous
+                } else {
+                    buf
+                });
+            });
+        }
     }
 }
 
@@ -159,12 +191,20 @@ pub struct KeyWriter {
 }
 
 impl KeyWriter {
+    /// A writer reusing this thread's spare buffer when there is one.
     pub fn new() -> Self {
-        Self::default()
+        let mut buf = SPARE_BUFFER
+            .try_with(|spare| spare.take())
+            .unwrap_or_default();
+        buf.clear();
+        if buf.capacity() == 0 {
+            buf.reserve(64);
+        }
+        KeyWriter { buf }
     }
 
     pub fn finish(self) -> Key {
-        Key(self.buf.into_boxed_slice())
+        Key(self.buf)
     }
 
     /// The bytes written so far; used to encode an item on its own (for sorting set members).

@@ -39,11 +39,13 @@ mod _fastcache {
     #[pymodule_export]
     use crate::options::{clear_all, refresh_logging, ttl_seconds};
     #[pymodule_export]
-    use crate::wrapper::{AsyncCall, BoundCachedMethod, CachedFunction, FlightWaiter, PendingEntry};
+    use crate::wrapper::{
+        AsyncCall, BoundCachedMethod, CachedFunction, FlightWaiter, PendingEntry,
+    };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::wrapper::mark_method_descriptor(m.py());
         crate::options::init_logging(m.py())
     }
 }
-

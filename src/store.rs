@@ -128,7 +128,13 @@ impl<V> Store<V> {
             let entry = self.entries.remove(key).expect("entry seen just above");
             return Lookup::Expired(entry.value);
         }
-        let entry = self.entries.to_back(key).expect("entry seen just above");
+        // Recency only matters when something can be evicted for it.
+        let entry = if self.max_entries.is_some() {
+            self.entries.to_back(key).map(|e| &*e)
+        } else {
+            self.entries.get(key)
+        };
+        let entry = entry.expect("entry seen just above");
         Lookup::Hit(&entry.value, entry.written)
     }
 

@@ -27,6 +27,10 @@ use crate::workers::refresh_pool;
 
 #[pyclass(frozen, dict, weakref, module = "fastcache")]
 pub struct CachedFunction {
+    /// False until PyO3 has moved the fields in. Creating the instance `__dict__` can start
+    /// a GC pass that traverses the half-built object (its memory zeroed, so this reads
+    /// false there); `__traverse__` must not touch the other fields then.
+    initialized: bool,
     func: Py<PyAny>,
     plan: ArgPlan,
     hash_funcs: HashFuncs,
@@ -221,6 +225,7 @@ impl CachedFunction {
         };
         let cache = cache_for(py, identity, qualname, options, callbacks);
         Ok(CachedFunction {
+            initialized: true,
             func,
             plan,
             hash_funcs,
@@ -295,6 +300,9 @@ impl CachedFunction {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if !self.initialized {
+            return Ok(());
+        }
         visit.call(&self.func)?;
         visit.call(&self.parameters)?;
         self.plan.traverse(&visit)?;
@@ -597,6 +605,23 @@ fn async_resolve(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
                 .map(Bound::unbind)
         })
         .map(|r| r.bind(py))
+}
+
+/// Lets `obj.method(x)` call a cached method without building a `BoundCachedMethod`:
+/// with `Py_TPFLAGS_METHOD_DESCRIPTOR` the interpreter calls the descriptor with the
+/// instance prepended instead of binding first (as it does for plain functions, and as
+/// `functools.lru_cache`'s wrapper does). That equals binding then calling, because the
+/// bound object only prepends the instance.
+pub fn mark_method_descriptor(py: Python<'_>) {
+    let ty = py.get_type::<CachedFunction>();
+    let raw = ty.as_type_ptr();
+    // SAFETY: runs once at module initialisation, before any instance exists and with the
+    // interpreter attached; the flag changes how calls through instances are dispatched,
+    // and `PyType_Modified` drops any cached lookups made before.
+    unsafe {
+        (*raw).tp_flags |= pyo3::ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
+        pyo3::ffi::PyType_Modified(raw);
+    }
 }
 
 fn cache_info_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
