@@ -299,7 +299,7 @@ impl ResourceCache {
                     drop(state);
                     match self.validated(py, key, value) {
                         Ok(Some(value)) => {
-                            self.hits.fetch_add(1, Ordering::Relaxed);
+                            count(&self.hits);
                             if debug_enabled() {
                                 let stale = if stale { " (stale, refreshing)" } else { "" };
                                 log::debug!(target: "fastcache", "hit{stale}: {}", self.name);
@@ -352,7 +352,7 @@ impl ResourceCache {
             );
             drop(state);
             self.release_expired(py, expired);
-            self.misses.fetch_add(1, Ordering::Relaxed);
+            count(&self.misses);
             if debug_enabled() {
                 log::debug!(target: "fastcache", "miss ({}): {}", reason.as_str(), self.name);
             }
@@ -384,7 +384,7 @@ impl ResourceCache {
                 }
                 Claim::Wait(flight) => {
                     if let Some(value) = wait_for_flight(py, &flight)? {
-                        self.hits.fetch_add(1, Ordering::Relaxed);
+                        count(&self.hits);
                         return Ok(value);
                     }
                 }
@@ -651,6 +651,12 @@ impl ResourceCache {
     pub fn expires(&self) -> bool {
         self.fresh_for != Ttl::Never
     }
+}
+
+/// Adds one to a statistics counter. A plain load and store, not a locked add: callers are
+/// attached, so the GIL already orders them, and `cache_info()` figures need no more.
+fn count(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 /// Marks `key` as refreshing, unless it already is or its last refresh failed recently.
