@@ -133,8 +133,8 @@ thread_local! {
 struct ValidatingMark;
 
 impl ValidatingMark {
-    fn enter(cache: usize, key: &Key) -> Self {
-        VALIDATING.with_borrow_mut(|active| active.push((cache, key.clone())));
+    fn enter(cache: usize, key: &[u8]) -> Self {
+        VALIDATING.with_borrow_mut(|active| active.push((cache, Key::from_bytes(key))));
         ValidatingMark
     }
 }
@@ -147,8 +147,12 @@ impl Drop for ValidatingMark {
     }
 }
 
-fn is_validating(cache: usize, key: &Key) -> bool {
-    VALIDATING.with_borrow(|active| active.iter().any(|(c, k)| *c == cache && k == key))
+fn is_validating(cache: usize, key: &[u8]) -> bool {
+    VALIDATING.with_borrow(|active| {
+        active
+            .iter()
+            .any(|(c, k)| *c == cache && k.as_bytes() == key)
+    })
 }
 
 /// Why a call computes, for the debug log.
@@ -278,7 +282,7 @@ impl ResourceCache {
     pub fn claim(
         &self,
         py: Python<'_>,
-        key: &Key,
+        key: &[u8],
         task: Option<&Bound<'_, PyAny>>,
     ) -> Result<Claim, CacheError> {
         let mut reason = MissReason::Absent;
@@ -343,7 +347,7 @@ impl ResourceCache {
 
             let flight = Arc::new(Flight::new(std::thread::current().id()));
             state.inflight.insert(
-                key.clone(),
+                Key::from_bytes(key),
                 InFlight {
                     flight: Arc::clone(&flight),
                     owner_task: task.map(|t| t.clone().unbind()),
@@ -357,7 +361,7 @@ impl ResourceCache {
                 log::debug!(target: "fastcache", "miss ({}): {}", reason.as_str(), self.name);
             }
             return Ok(Claim::Own(OwnerSlot {
-                key: key.clone(),
+                key: Key::from_bytes(key),
                 flight,
             }));
         }
@@ -370,7 +374,7 @@ impl ResourceCache {
     pub fn get_or_compute(
         &self,
         py: Python<'_>,
-        key: &Key,
+        key: &[u8],
         compute: impl FnOnce() -> PyResult<Py<PyAny>>,
         on_stale: impl FnOnce(RefreshTicket),
     ) -> Result<Py<PyAny>, CacheError> {
@@ -454,7 +458,7 @@ impl ResourceCache {
     fn validated(
         &self,
         py: Python<'_>,
-        key: &Key,
+        key: &[u8],
         value: Py<PyAny>,
     ) -> Result<Option<Py<PyAny>>, CacheError> {
         // Decided per cache (a re-decoration that adds or drops validate replaces the
@@ -624,7 +628,7 @@ impl ResourceCache {
 
     /// Removes one entry (releasing it) and keeps a running computation or refresh of it
     /// from storing.
-    pub fn clear_key(&self, py: Python<'_>, key: &Key) {
+    pub fn clear_key(&self, py: Python<'_>, key: &[u8]) {
         let value = {
             let mut state = lock_attached(py, &self.state);
             if let Some(running) = state.inflight.get_mut(key) {
@@ -660,7 +664,7 @@ fn count(counter: &AtomicU64) {
 }
 
 /// Marks `key` as refreshing, unless it already is or its last refresh failed recently.
-fn start_refresh(state: &mut CacheState, key: &Key, now: Instant) -> Option<RefreshTicket> {
+fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<RefreshTicket> {
     if state.refreshing.contains_key(key) {
         return None;
     }
@@ -671,8 +675,10 @@ fn start_refresh(state: &mut CacheState, key: &Key, now: Instant) -> Option<Refr
         }
         None => {}
     }
-    state.refreshing.insert(key.clone(), false);
-    Some(RefreshTicket { key: key.clone() })
+    state.refreshing.insert(Key::from_bytes(key), false);
+    Some(RefreshTicket {
+        key: Key::from_bytes(key),
+    })
 }
 
 /// Logs `message` with the exception's traceback on the `fastcache` logger at ERROR.
@@ -827,7 +833,7 @@ pub fn forget_other_threads_after_fork(py: Python<'_>) {
                 .inflight
                 .iter()
                 .filter(|(_, running)| running.flight.owner() != me)
-                .map(|(key, _)| key.clone())
+                .map(|(key, _)| Key::from_bytes(key))
                 .collect();
             orphaned
                 .iter()

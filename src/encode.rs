@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 
 use crate::buffer_hash::{digest, DETACH_LIMIT};
 use crate::errors::{CacheError, UserHashError, UserHashFailure};
-use crate::key::{Key, KeyWriter, Tag};
+use crate::key::{EncodedKey, KeyWriter, Tag};
 
 /// `module.qualname` of a class, as Streamlit spells type names in `hash_funcs` and errors.
 pub fn type_fqn(ty: &Bound<'_, PyType>) -> String {
@@ -179,17 +179,21 @@ impl ArgPlan {
     /// Binds the call to the signature and encodes the hashed values. `Ok(None)` when the
     /// call does not fit the signature: the caller then runs the function uncached so
     /// Python raises its own, exact `TypeError`.
-    pub fn key(
-        &self,
-        encoder: &mut Encoder<'_>,
+    pub fn key<'a>(
+        &'a self,
+        encoder: &mut Encoder<'a>,
         bound_to: Option<&Bound<'_, PyAny>>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> Result<Option<Key>, CacheError> {
+    ) -> Result<Option<EncodedKey>, CacheError> {
+        if let Some(key) = self.positional_key(encoder, bound_to, args, kwargs)? {
+            return Ok(Some(key));
+        }
         let py = args.py();
         let n_named = self.positional.len() + self.keyword_only.len();
         // Inline for the usual handful of parameters: a hit allocates nothing here.
-        let mut slots: SmallVec<[Option<Bound<'_, PyAny>>; 8]> = smallvec::smallvec![None; n_named];
+        let mut slots: SmallVec<[Option<Bound<'_, PyAny>>; 8]> = SmallVec::new();
+        slots.resize(n_named, None);
         let given = bound_to.into_iter().cloned().chain(args.iter());
         let mut extra_positional = Vec::new();
         for (i, value) in given.enumerate() {
@@ -228,7 +232,7 @@ impl ArgPlan {
                 continue;
             }
             let value = value.as_ref().expect("every slot was filled above");
-            encoder.arg(Some(param.name.bind(py)), value)?;
+            encoder.arg(Some(ArgName::Param(&param.name)), value)?;
         }
         if self.var_args {
             encoder
@@ -247,12 +251,70 @@ impl ArgPlan {
                 }
                 items.push(encoder.isolated(|e| {
                     e.value(name.as_any())?;
-                    e.arg(Some(name), value)
+                    e.arg(Some(ArgName::Keyword(name.clone().unbind())), value)
                 })?);
             }
             encoder.writer.unordered(Tag::VarKwargs, items);
         }
         Ok(Some(encoder.finish()))
+    }
+}
+
+impl ArgPlan {
+    /// The common call: every argument positional, one per named parameter, nothing for
+    /// `*args`/`**kwargs`/keyword-only parameters. Encodes straight from the argument
+    /// tuple, with no binding table. `None` when the call is not of that shape.
+    fn positional_key<'a>(
+        &'a self,
+        encoder: &mut Encoder<'a>,
+        bound_to: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> Result<Option<EncodedKey>, CacheError> {
+        let offset = usize::from(bound_to.is_some());
+        let simple = kwargs.is_none_or(|k| k.is_empty())
+            && !self.var_args
+            && !self.var_kwargs
+            && self.keyword_only.is_empty()
+            && args.len() + offset == self.positional.len();
+        if !simple {
+            return Ok(None);
+        }
+        for (i, param) in self.positional.iter().enumerate() {
+            if !param.hashed {
+                continue;
+            }
+            let name = Some(ArgName::Param(&param.name));
+            match (i, bound_to) {
+                (0, Some(instance)) => encoder.arg(name, instance)?,
+                _ => encoder.arg(name, &*args.get_borrowed_item(i - offset)?)?,
+            }
+        }
+        Ok(Some(encoder.finish()))
+    }
+}
+
+/// The parameter an argument is bound to, for error messages: borrowed from the plan
+/// for named parameters (no reference counting on the hot path), owned for `**kwargs`
+/// keys, which come from the call.
+pub(crate) enum ArgName<'a> {
+    Param(&'a Py<PyString>),
+    Keyword(Py<PyString>),
+}
+
+impl ArgName<'_> {
+    fn describe(&self, py: Python<'_>) -> String {
+        match self {
+            ArgName::Param(name) => name.bind(py).to_string(),
+            ArgName::Keyword(name) => name.bind(py).to_string(),
+        }
+    }
+
+    fn clone_ref(&self, py: Python<'_>) -> Self {
+        match self {
+            ArgName::Param(name) => ArgName::Param(name),
+            ArgName::Keyword(name) => ArgName::Keyword(name.clone_ref(py)),
+        }
     }
 }
 
@@ -268,9 +330,9 @@ pub struct Encoder<'a> {
     /// Containers being encoded, outermost first, so a container that contains itself is
     /// written as a back-reference instead of recursing forever.
     pub(crate) ancestors: Vec<usize>,
-    /// The parameter whose value is being encoded, for error messages (kept as the
-    /// Python string: formatting it on every call would cost more than the lookup).
-    pub(crate) current_arg: Option<Py<PyString>>,
+    /// The parameter whose value is being encoded, for error messages (formatted only
+    /// when one is raised: doing it on every call would cost more than the lookup).
+    pub(crate) current_arg: Option<ArgName<'a>>,
 }
 
 impl<'a> Encoder<'a> {
@@ -284,16 +346,16 @@ impl<'a> Encoder<'a> {
         }
     }
 
-    pub fn finish(&mut self) -> Key {
+    pub fn finish(&mut self) -> EncodedKey {
         std::mem::take(&mut self.writer).finish()
     }
 
     fn arg(
         &mut self,
-        name: Option<&Bound<'_, PyString>>,
+        name: Option<ArgName<'a>>,
         value: &Bound<'_, PyAny>,
     ) -> Result<(), CacheError> {
-        self.current_arg = name.map(|n| n.clone().unbind());
+        self.current_arg = name;
         self.value(value)
     }
 
@@ -373,10 +435,7 @@ impl<'a> Encoder<'a> {
     /// The error for a value no rule accepts.
     pub(crate) fn unhashable(&self, obj: &Bound<'_, PyAny>) -> CacheError {
         CacheError::Unhashable {
-            arg: self
-                .current_arg
-                .as_ref()
-                .map(|n| n.bind(obj.py()).to_string()),
+            arg: self.current_arg.as_ref().map(|n| n.describe(obj.py())),
             type_name: type_fqn(&obj.get_type()),
             func: self.func_name.to_owned(),
         }

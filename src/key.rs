@@ -130,11 +130,16 @@ pub enum Tag {
     Categorical = 54,
 }
 
-/// An encoded argument key. Equality is byte equality of the whole encoding.
+/// An encoded argument key, as the store keeps it. Equality is byte equality of the whole
+/// encoding.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Key(Vec<u8>);
+pub struct Key(Box<[u8]>);
 
 impl Key {
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Key(bytes.into())
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -143,7 +148,15 @@ impl Key {
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // As `[u8]` hashes, so a map keyed by `Key` can be searched with `&[u8]`.
-        self.0.as_slice().hash(state);
+        self.0.hash(state);
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -153,58 +166,62 @@ impl std::borrow::Borrow<[u8]> for Key {
     }
 }
 
-/// Buffers up to this size are kept for the next key built on the same thread: a cache
-/// hit then allocates nothing for its key.
-const RECYCLE_LIMIT: usize = 1024;
-
-thread_local! {
-    static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        if self.0.capacity() <= RECYCLE_LIMIT {
-            let buf = std::mem::take(&mut self.0);
-            // During thread teardown the slot may be gone; then the buffer is just freed.
-            let _ = SPARE_BUFFER.try_with(|spare| {
-                let previous = spare.take();
-                spare.set(if previous.capacity() >= buf.capacity() {
-                    previous
-                } else {
-                    buf
-                });
-            });
-        }
-    }
-}
-
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Key({} bytes)", self.0.len())
     }
 }
 
-/// Builds a [`Key`] by appending tagged values.
+/// The encoding of one call's arguments, before it is (maybe) stored: a hit looks it up
+/// as bytes and drops it, a miss copies it into a stored [`Key`].
+pub struct EncodedKey(Vec<u8>);
+
+impl EncodedKey {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn to_key(&self) -> Key {
+        Key::from_bytes(&self.0)
+    }
+}
+
+/// Buffers up to this size are kept for the next key built on the same thread, so a
+/// cache hit allocates nothing for its key.
+const RECYCLE_LIMIT: usize = 4096;
+
+thread_local! {
+    static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for EncodedKey {
+    fn drop(&mut self) {
+        if self.0.capacity() <= RECYCLE_LIMIT {
+            let buf = std::mem::take(&mut self.0);
+            // During thread teardown the slot may be gone; the buffer is then just freed.
+            let _ = SPARE_BUFFER.try_with(|spare| spare.set(buf));
+        }
+    }
+}
+
+/// Builds a key by appending tagged values.
 #[derive(Default)]
 pub struct KeyWriter {
     buf: Vec<u8>,
 }
 
 impl KeyWriter {
-    /// A writer reusing this thread's spare buffer when there is one.
+    /// A writer on this thread's spare buffer (see [`EncodedKey`]'s drop).
     pub fn new() -> Self {
         let mut buf = SPARE_BUFFER
             .try_with(|spare| spare.take())
             .unwrap_or_default();
         buf.clear();
-        if buf.capacity() == 0 {
-            buf.reserve(64);
-        }
         KeyWriter { buf }
     }
 
-    pub fn finish(self) -> Key {
-        Key(self.buf)
+    pub fn finish(self) -> EncodedKey {
+        EncodedKey(self.buf)
     }
 
     /// The bytes written so far; used to encode an item on its own (for sorting set members).
@@ -306,7 +323,7 @@ mod tests {
     fn key(build: impl FnOnce(&mut KeyWriter)) -> Key {
         let mut w = KeyWriter::new();
         build(&mut w);
-        w.finish()
+        w.finish().to_key()
     }
 
     fn string(w: &mut KeyWriter, s: &str) {

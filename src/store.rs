@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 
 use crate::key::Key;
@@ -119,27 +120,24 @@ impl<V> Store<V> {
 
     /// Looks a key up; a hit becomes the most recently used entry. Hits do not extend
     /// the ttl: expiry is measured from the write.
-    pub fn get(&mut self, key: &Key, now: Instant) -> Lookup<'_, V> {
-        let expired = match self.entries.get(key) {
-            None => return Lookup::Missing,
-            Some(entry) => self.ttl.is_expired(entry.written, now),
+    pub fn get(&mut self, key: &[u8], now: Instant) -> Lookup<'_, V> {
+        // One hash and probe per lookup: the entry is found once, then judged in place.
+        let RawEntryMut::Occupied(mut found) = self.entries.raw_entry_mut().from_key(key) else {
+            return Lookup::Missing;
         };
-        if expired {
-            let entry = self.entries.remove(key).expect("entry seen just above");
-            return Lookup::Expired(entry.value);
+        if self.ttl.is_expired(found.get().written, now) {
+            return Lookup::Expired(found.remove().value);
         }
         // Recency only matters when something can be evicted for it.
-        let entry = if self.max_entries.is_some() {
-            self.entries.to_back(key).map(|e| &*e)
-        } else {
-            self.entries.get(key)
-        };
-        let entry = entry.expect("entry seen just above");
+        if self.max_entries.is_some() {
+            found.to_back();
+        }
+        let entry = found.into_mut();
         Lookup::Hit(&entry.value, entry.written)
     }
 
     /// When the entry under `key` was written, if there is one.
-    pub fn written_at(&self, key: &Key) -> Option<Instant> {
+    pub fn written_at(&self, key: &[u8]) -> Option<Instant> {
         self.entries.get(key).map(|e| e.written)
     }
 
@@ -179,7 +177,7 @@ impl<V> Store<V> {
         }
     }
 
-    pub fn remove(&mut self, key: &Key) -> Option<V> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         let value = self.entries.remove(key).map(|e| e.value);
         if self.entries.is_empty() {
             self.oldest_write = None;
@@ -189,7 +187,7 @@ impl<V> Store<V> {
 
     /// Removes the entry under `key` only when `is_same` says it is still the one the
     /// caller saw (a validate that failed must not remove a value written since).
-    pub fn remove_if(&mut self, key: &Key, is_same: impl FnOnce(&V) -> bool) -> Option<V> {
+    pub fn remove_if(&mut self, key: &[u8], is_same: impl FnOnce(&V) -> bool) -> Option<V> {
         match self.entries.get(key) {
             Some(entry) if is_same(&entry.value) => self.remove(key),
             _ => None,
@@ -230,7 +228,7 @@ impl<V> Store<V> {
             })
             .collect();
         for key in expired {
-            if let Some(entry) = self.entries.remove(&key) {
+            if let Some(entry) = self.entries.remove(key.as_bytes()) {
                 removed.push(Removed {
                     value: entry.value,
                     cause: RemovalCause::Expired,
@@ -257,7 +255,7 @@ mod tests {
     fn key(n: i64) -> Key {
         let mut w = KeyWriter::new();
         w.small_int(n);
-        w.finish()
+        w.finish().to_key()
     }
 
     fn hit<V: Copy>(store: &mut Store<V>, k: i64, now: Instant) -> Option<V> {

@@ -69,14 +69,14 @@ impl CachedFunction {
                 bound_to: bound_to.map(|b| b.clone().unbind()),
                 args: args.clone().unbind(),
                 kwargs: kwargs.map(|k| k.copy()).transpose()?.map(Bound::unbind),
-                key,
+                key: key.to_key(),
             };
             return Ok(async_resolve(py)?.call1((call,))?.unbind());
         }
         this.cache
             .get_or_compute(
                 py,
-                &key,
+                key.as_bytes(),
                 || this.invoke_sync(py, bound_to, args, kwargs),
                 |ticket| this.refresh_in_background(py, ticket, bound_to, args, kwargs),
             )
@@ -172,7 +172,7 @@ impl CachedFunction {
         let mut encoder = Encoder::new(&self.hash_funcs, &self.name);
         match self.plan.key(&mut encoder, bound_to, args, kwargs) {
             Ok(Some(key)) => {
-                self.cache.clear_key(py, &key);
+                self.cache.clear_key(py, key.as_bytes());
                 Ok(())
             }
             Ok(None) => Err(PyTypeError::new_err(format!(
