@@ -19,13 +19,13 @@ fn hit_key(x: i64, name: &str) -> Key {
     let mut w = KeyWriter::new();
     w.small_int(x);
     w.tagged_bytes(Tag::Str, name.as_bytes());
-    w.finish()
+    w.finish().to_key()
 }
 
 fn int_key(n: i64) -> Key {
     let mut w = KeyWriter::new();
     w.small_int(n);
-    w.finish()
+    w.finish().to_key()
 }
 
 fn key_encoder(c: &mut Criterion) {
