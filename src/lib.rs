@@ -14,6 +14,7 @@ pub mod encode_data;
 pub mod encode_objects;
 pub mod errors;
 pub mod flight;
+pub mod fork_fresh;
 pub mod key;
 pub mod lifecycle;
 pub mod options;

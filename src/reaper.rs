@@ -7,7 +7,7 @@
 //! entries written since), then attaches, takes the expired entries out under each
 //! cache's lock, and releases them after the lock is gone. It stops at interpreter exit.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
 
 use crate::cache::expiring_caches;
+use crate::fork_fresh::ForkFresh;
 
 /// The longest the reaper sleeps, so entries written after it computed its wake-up time
 /// are released within about this long of their expiry.
@@ -32,38 +33,18 @@ struct Shared {
     wake: Condvar,
 }
 
-static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+static SHARED: ForkFresh<Shared> = ForkFresh::new(|| Shared {
+    state: Mutex::new(ReaperState {
+        running: false,
+        stopping: false,
+    }),
+    wake: Condvar::new(),
+});
 /// Set at interpreter exit: never start again.
 static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 
 fn shared() -> &'static Shared {
-    let current = SHARED.load(Ordering::Acquire);
-    if !current.is_null() {
-        // SAFETY: set only from `Box::into_raw` below and never freed.
-        return unsafe { &*current };
-    }
-    let fresh = Box::into_raw(Box::new(Shared {
-        state: Mutex::new(ReaperState {
-            running: false,
-            stopping: false,
-        }),
-        wake: Condvar::new(),
-    }));
-    match SHARED.compare_exchange(
-        std::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        // SAFETY: just published; never freed.
-        Ok(_) => unsafe { &*fresh },
-        Err(winner) => {
-            // SAFETY: `fresh` was never published, so it is ours to free.
-            drop(unsafe { Box::from_raw(fresh) });
-            // SAFETY: published by the winner, never freed.
-            unsafe { &*winner }
-        }
-    }
+    SHARED.get()
 }
 
 pub fn ensure_started() {
@@ -139,13 +120,12 @@ pub fn shut_down(py: Python<'_>) {
 /// In a forked child: the reaper thread does not exist here. Start from fresh state (the
 /// parent's is left as it was, unused) and restart the reaper if it was running.
 pub fn reset_after_fork() {
-    let old = SHARED.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    if old.is_null() {
+    let Some(old) = SHARED.renew() else {
         return;
-    }
-    // SAFETY: published by `shared()` and never freed. Only read, without locking: its
-    // lock may have been held by the parent's reaper thread at the fork.
-    let was_running = unsafe { (*old).state.data_ptr().read_volatile().running };
+    };
+    // SAFETY: only read, without locking: the parent's reaper thread may have held this
+    // lock at the fork, and no thread of the child will ever use this instance again.
+    let was_running = unsafe { old.state.data_ptr().read_volatile().running };
     if was_running && !SHUT_DOWN.load(Ordering::Relaxed) {
         ensure_started();
     }

@@ -6,10 +6,11 @@
 //! told to at interpreter exit. Pure Rust; jobs attach to the interpreter themselves.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::thread;
 
 use parking_lot::{Condvar, Mutex};
+
+use crate::fork_fresh::ForkFresh;
 
 pub type Job = Box<dyn FnOnce() + Send>;
 
@@ -102,44 +103,24 @@ impl Pool {
 /// stale keys start unbounded threads.
 const REFRESH_WORKERS: usize = 4;
 
-static REFRESH_POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+static REFRESH_POOL: ForkFresh<Pool> = ForkFresh::new(|| Pool::new(REFRESH_WORKERS));
 
 /// The process' refresh pool.
 pub fn refresh_pool() -> &'static Pool {
-    let current = REFRESH_POOL.load(Ordering::Acquire);
-    if !current.is_null() {
-        // SAFETY: set only from `Box::into_raw` below and never freed.
-        return unsafe { &*current };
-    }
-    let fresh = Box::into_raw(Box::new(Pool::new(REFRESH_WORKERS)));
-    match REFRESH_POOL.compare_exchange(
-        std::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        // SAFETY: just published; never freed.
-        Ok(_) => unsafe { &*fresh },
-        Err(winner) => {
-            // SAFETY: `fresh` was never published, so it is ours to free.
-            drop(unsafe { Box::from_raw(fresh) });
-            // SAFETY: published by the winner, never freed.
-            unsafe { &*winner }
-        }
-    }
+    REFRESH_POOL.get()
 }
 
 /// In a forked child: the parent's workers do not exist here, and its pool's lock and
 /// queue may have been in use by them at the fork. The child starts a fresh pool; the old
 /// one is left untouched (and its queued jobs, which hold parent-only state, unrun).
 pub fn reset_refresh_pool_after_fork() {
-    REFRESH_POOL.store(std::ptr::null_mut(), Ordering::Release);
+    REFRESH_POOL.renew();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{mpsc, Arc};
     use std::time::Duration;
 

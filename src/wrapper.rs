@@ -598,13 +598,7 @@ fn coroutine_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 
 fn async_resolve(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    RESOLVE
-        .get_or_try_init(py, || {
-            py.import("fastcache._aio")?
-                .getattr("resolve")
-                .map(Bound::unbind)
-        })
-        .map(|r| r.bind(py))
+    RESOLVE.import(py, "fastcache._aio", "resolve")
 }
 
 /// Lets `obj.method(x)` call a cached method without building a `BoundCachedMethod`:
@@ -626,13 +620,7 @@ pub fn mark_method_descriptor(py: Python<'_>) {
 
 fn cache_info_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static CACHE_INFO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    CACHE_INFO
-        .get_or_try_init(py, || {
-            py.import("fastcache._options")?
-                .getattr("CacheInfo")
-                .map(Bound::unbind)
-        })
-        .map(|t| t.bind(py))
+    CACHE_INFO.import(py, "fastcache._options", "CacheInfo")
 }
 
 /// Streamlit's error for a session-scoped cache used outside a script run. Inside a
