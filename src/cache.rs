@@ -716,15 +716,19 @@ pub fn wait_for_flight(
     Ok(flight_value(py, flight))
 }
 
-/// The value of a finished flight (`None` if it failed).
+/// The value of a finished flight (`None` if it failed). The flight's lock is only ever
+/// held for a moment by threads that need nothing else meanwhile, so a busy lock is
+/// retried after stepping out of the interpreter — never held while waiting to re-attach,
+/// where it could block an attached thread that holds the GIL.
 pub fn flight_value(py: Python<'_>, flight: &Flight<Py<PyAny>>) -> Option<Py<PyAny>> {
-    let state = match flight.try_state() {
-        Some(state) => state,
-        None => py.detach(|| flight.state()),
-    };
-    match &*state {
-        FlightState::Done(value) => Some(value.clone_ref(py)),
-        FlightState::Failed | FlightState::Running => None,
+    loop {
+        if let Some(state) = flight.try_state() {
+            return match &*state {
+                FlightState::Done(value) => Some(value.clone_ref(py)),
+                FlightState::Failed | FlightState::Running => None,
+            };
+        }
+        py.detach(std::thread::yield_now);
     }
 }
 
