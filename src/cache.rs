@@ -824,8 +824,10 @@ pub fn expiring_caches(py: Python<'_>) -> Vec<Arc<ResourceCache>> {
 }
 
 /// In a forked child: computations owned by the parent's other threads will never finish
-/// here, so they are failed and removed (those keys are computed afresh); the parent's
-/// background refreshes are gone too. No lock is held at the fork (see `lock_attached`).
+/// here, so they are removed (those keys are computed afresh) and their async waiters on
+/// this thread's loops woken; the parent's background refreshes are gone too. Cache locks
+/// are free at the fork (see `lock_attached`); a flight's own lock may not be, so it is
+/// not touched.
 pub fn forget_other_threads_after_fork(py: Python<'_>) {
     let me = std::thread::current().id();
     let caches = live_caches(&lock_attached(py, &REGISTRY));
@@ -845,7 +847,7 @@ pub fn forget_other_threads_after_fork(py: Python<'_>) {
                 .collect()
         };
         for running in orphans {
-            running.flight.finish(FlightState::Failed);
+            running.flight.wake_listeners_after_fork();
         }
     }
 }

@@ -55,6 +55,19 @@ impl<V> Flight<V> {
         }
     }
 
+    /// In a forked child, for a flight whose owner was another thread of the parent: wake
+    /// its async listeners (they look again and find the key free) without touching the
+    /// state, whose lock a parent thread may have held at the fork.
+    pub fn wake_listeners_after_fork(&self) {
+        let listeners = match self.listeners.try_lock() {
+            Some(mut listeners) => std::mem::take(&mut *listeners),
+            None => return,
+        };
+        for listener in listeners {
+            listener();
+        }
+    }
+
     /// Runs `listener` when the flight finishes, or at once (returned back as `Err`) when
     /// it already has, so the caller can run it where it chooses.
     pub fn on_finish(&self, listener: Listener) -> Result<(), Listener> {
