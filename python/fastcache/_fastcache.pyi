@@ -1,9 +1,27 @@
-"""Type stubs for fastcache's native module."""
+"""Type stubs for fastcache's native module (checked against it by tests/test_stubs.py)."""
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, final
 
 from fastcache._options import CacheInfo
+
+__all__ = [
+    "AsyncCall",
+    "BadTTLStringError",
+    "BoundCachedMethod",
+    "CachedFunction",
+    "FlightWaiter",
+    "PendingEntry",
+    "ReentrantCallError",
+    "SessionScopeError",
+    "UnhashableParamError",
+    "UserHashError",
+    "after_fork_in_child",
+    "clear_all",
+    "refresh_logging",
+    "shutdown",
+    "ttl_seconds",
+]
 
 class UnhashableParamError(TypeError): ...
 class UserHashError(Exception): ...
@@ -16,8 +34,8 @@ class CachedFunction:
     """What ``@fastcache.cache_resource`` returns."""
 
     __wrapped__: Callable[..., Any]
-    def __init__(
-        self,
+    def __new__(
+        cls,
         func: Callable[..., Any],
         params: Iterable[tuple[str, int, bool, Any]],
         identity: str,
@@ -32,9 +50,9 @@ class CachedFunction:
         session_scoped: bool,
         is_async: bool,
         parameters: dict[str, Any],
-    ) -> None: ...
+    ) -> CachedFunction: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-    def __get__(self, instance: object, owner: type | None = None) -> Any: ...
+    def __get__(self, instance: object, owner: type | None = None, /) -> Any: ...
     def clear(self, *args: Any, **kwargs: Any) -> None:
         """No arguments: every entry of this function. Arguments: the entry they select."""
     def cache_info(self) -> CacheInfo: ...

@@ -163,7 +163,7 @@ def _check_background_refresh(ttl: Any, ttl_secs: float) -> None:
 
 # A function's identity per code object: a Streamlit rerun re-executes the same compiled
 # script, so the same code object comes back and its source need not be read again.
-_identity_by_code: dict[int, tuple[weakref.ref, str]] = {}
+_identity_by_code: dict[int, tuple[weakref.ref[types.CodeType], str]] = {}
 
 
 def _code_fingerprint(code: types.CodeType) -> str:
@@ -199,10 +199,11 @@ def _function_identity(func: Any) -> str:
         else:
             source = _source_or_fingerprint(func)
             key = id(code)
-            _identity_by_code[key] = (
-                weakref.ref(code, lambda _ref, key=key: _identity_by_code.pop(key, None)),
-                source,
-            )
+
+            def forget(_ref: weakref.ref[types.CodeType], key: int = key) -> None:
+                _identity_by_code.pop(key, None)
+
+            _identity_by_code[key] = (weakref.ref(code, forget), source)
     else:
         source = _source_or_fingerprint(func)
     return f"{module}\x00{qualname}\x00{source}"
