@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::errors::CacheError;
-use crate::flight::{Flight, FlightState};
+use crate::flight::{Flight, FlightState, Outcome};
 use crate::key::Key;
 use crate::store::{Lookup, RemovalCause, Removed, Store, Ttl};
 
@@ -716,19 +716,11 @@ pub fn wait_for_flight(
     Ok(flight_value(py, flight))
 }
 
-/// The value of a finished flight (`None` if it failed). The flight's lock is only ever
-/// held for a moment by threads that need nothing else meanwhile, so a busy lock is
-/// retried after stepping out of the interpreter — never held while waiting to re-attach,
-/// where it could block an attached thread that holds the GIL.
+/// The value of a finished flight (`None` if it failed); no lock is taken.
 pub fn flight_value(py: Python<'_>, flight: &Flight<Py<PyAny>>) -> Option<Py<PyAny>> {
-    loop {
-        if let Some(state) = flight.try_state() {
-            return match &*state {
-                FlightState::Done(value) => Some(value.clone_ref(py)),
-                FlightState::Failed | FlightState::Running => None,
-            };
-        }
-        py.detach(std::thread::yield_now);
+    match flight.outcome() {
+        Outcome::Done(value) => Some(value.clone_ref(py)),
+        Outcome::Failed | Outcome::Running => None,
     }
 }
 

@@ -6,37 +6,63 @@
 //! value or retry (exceptions are never cached). Plain Rust: waiting is a condition
 //! variable with a timeout, so the bindings can wait detached from the interpreter and
 //! still look for Ctrl-C between waits; async waiters register a callback instead, run
-//! by `finish` after the state lock is released.
+//! by `finish` after it has published the outcome. The outcome is an atomic and a
+//! set-once value, so reading it takes no lock and finishing never waits for a waiter.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
+/// How a computation ended, as the owner reports it.
 pub enum FlightState<V> {
-    Running,
     Done(V),
     /// The computation raised (or its owner went away): waiters must try again.
+    Failed,
+}
+
+/// What a waiter sees.
+pub enum Outcome<'a, V> {
+    Running,
+    Done(&'a V),
     Failed,
 }
 
 /// Called once when the flight finishes (an async waiter's wake-up).
 pub type Listener = Box<dyn FnOnce() + Send>;
 
+const RUNNING: u8 = 0;
+const DONE: u8 = 1;
+const FAILED: u8 = 2;
+
+/// Times `finish` tries the sleepers' lock before waking them without it (a sleeper holds
+/// it only between checking the outcome and parking; in a forked child a thread that does
+/// not exist may hold it forever).
+const WAKE_ATTEMPTS: usize = 1000;
+
 pub struct Flight<V> {
     owner: ThreadId,
-    state: Mutex<FlightState<V>>,
-    listeners: Mutex<Vec<Listener>>,
+    /// `RUNNING`, `DONE` or `FAILED`; read without a lock.
+    outcome: AtomicU8,
+    /// Set once, before `outcome` becomes `DONE`.
+    value: OnceLock<V>,
+    /// Only for sleeping: waiters check `outcome` and park under it.
+    sleepers: Mutex<()>,
     finished: Condvar,
+    listeners: Mutex<Vec<Listener>>,
 }
 
 impl<V> Flight<V> {
     pub fn new(owner: ThreadId) -> Self {
         Flight {
             owner,
-            state: Mutex::new(FlightState::Running),
-            listeners: Mutex::new(Vec::new()),
+            outcome: AtomicU8::new(RUNNING),
+            value: OnceLock::new(),
+            sleepers: Mutex::new(()),
             finished: Condvar::new(),
+            listeners: Mutex::new(Vec::new()),
         }
     }
 
@@ -45,11 +71,34 @@ impl<V> Flight<V> {
     }
 
     /// Publishes the outcome and wakes every waiter; listeners run after every lock of
-    /// the flight is released.
+    /// the flight is released. Never blocks on a lock a waiter could hold.
     pub fn finish(&self, outcome: FlightState<V>) {
-        *self.state.lock() = outcome;
+        let code = match outcome {
+            FlightState::Done(value) => {
+                let _ = self.value.set(value);
+                DONE
+            }
+            FlightState::Failed => FAILED,
+        };
+        self.outcome.store(code, Ordering::Release);
+        // Taking the sleepers' lock once orders this wake-up after any waiter that saw
+        // `RUNNING` has parked, so none misses it.
+        for _ in 0..WAKE_ATTEMPTS {
+            if let Some(guard) = self.sleepers.try_lock() {
+                drop(guard);
+                break;
+            }
+            std::thread::yield_now();
+        }
         self.finished.notify_all();
-        let listeners = std::mem::take(&mut *self.listeners.lock());
+        self.wake_listeners();
+    }
+
+    fn wake_listeners(&self) {
+        let listeners = match self.listeners.try_lock() {
+            Some(mut listeners) => std::mem::take(&mut *listeners),
+            None => std::mem::take(&mut *self.listeners.lock()),
+        };
         for listener in listeners {
             listener();
         }
@@ -57,7 +106,7 @@ impl<V> Flight<V> {
 
     /// In a forked child, for a flight whose owner was another thread of the parent: wake
     /// its async listeners (they look again and find the key free) without touching the
-    /// state, whose lock a parent thread may have held at the fork.
+    /// sleepers' lock, which a parent thread may have held at the fork.
     pub fn wake_listeners_after_fork(&self) {
         let listeners = match self.listeners.try_lock() {
             Some(mut listeners) => std::mem::take(&mut *listeners),
@@ -80,25 +129,29 @@ impl<V> Flight<V> {
     }
 
     pub fn is_finished(&self) -> bool {
-        !matches!(*self.state.lock(), FlightState::Running)
+        self.outcome.load(Ordering::Acquire) != RUNNING
     }
 
     /// Waits up to `timeout` for the outcome; true once the flight is no longer running.
     pub fn wait_for(&self, timeout: Duration) -> bool {
-        let mut state = self.state.lock();
-        if matches!(*state, FlightState::Running) {
-            self.finished.wait_for(&mut state, timeout);
+        let mut guard = self.sleepers.lock();
+        if !self.is_finished() {
+            self.finished.wait_for(&mut guard, timeout);
         }
-        !matches!(*state, FlightState::Running)
+        drop(guard);
+        self.is_finished()
     }
 
-    /// The state, for reading the outcome (held only for a moment, never across Python).
-    pub fn state(&self) -> MutexGuard<'_, FlightState<V>> {
-        self.state.lock()
-    }
-
-    pub fn try_state(&self) -> Option<MutexGuard<'_, FlightState<V>>> {
-        self.state.try_lock()
+    /// The outcome so far; reading it takes no lock.
+    pub fn outcome(&self) -> Outcome<'_, V> {
+        match self.outcome.load(Ordering::Acquire) {
+            RUNNING => Outcome::Running,
+            DONE => match self.value.get() {
+                Some(value) => Outcome::Done(value),
+                None => Outcome::Failed,
+            },
+            _ => Outcome::Failed,
+        }
     }
 }
 
@@ -116,8 +169,8 @@ mod tests {
                 let f = Arc::clone(&flight);
                 thread::spawn(move || {
                     while !f.wait_for(Duration::from_millis(10)) {}
-                    match &*f.state() {
-                        FlightState::Done(v) => *v,
+                    match f.outcome() {
+                        Outcome::Done(v) => *v,
                         _ => -1,
                     }
                 })
@@ -151,6 +204,6 @@ mod tests {
         assert!(!flight.wait_for(Duration::from_millis(1)));
         flight.finish(FlightState::Failed);
         assert!(flight.wait_for(Duration::from_secs(60)));
-        assert!(matches!(*flight.state(), FlightState::Failed));
+        assert!(matches!(flight.outcome(), Outcome::Failed));
     }
 }
