@@ -101,13 +101,6 @@ struct CacheState {
     refresh_cooldown: HashMap<Key, Instant, ahash::RandomState>,
 }
 
-impl CacheState {
-    /// Takes out every expired entry: for the eager reaper.
-    fn reap(&mut self, now: Instant) -> Vec<Removed<Py<PyAny>>> {
-        self.store.reap_expired(now)
-    }
-}
-
 pub struct ResourceCache {
     /// `qualname` of the function, for logs.
     name: String,
@@ -243,10 +236,6 @@ impl ResourceCache {
         } else {
             self.created
         }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     fn id(&self) -> usize {
@@ -647,7 +636,7 @@ impl ResourceCache {
     /// lock is gone) and says when to look again.
     pub fn reap(&self, py: Python<'_>, now: Instant) -> (Vec<Removed<Py<PyAny>>>, Option<Instant>) {
         let mut state = lock_attached(py, &self.state);
-        let removed = state.reap(now);
+        let removed = state.store.reap_expired(now);
         (removed, state.store.next_expiry())
     }
 
@@ -717,7 +706,7 @@ pub fn wait_for_flight(
 }
 
 /// The value of a finished flight (`None` if it failed); no lock is taken.
-pub fn flight_value(py: Python<'_>, flight: &Flight<Py<PyAny>>) -> Option<Py<PyAny>> {
+fn flight_value(py: Python<'_>, flight: &Flight<Py<PyAny>>) -> Option<Py<PyAny>> {
     match flight.outcome() {
         Outcome::Done(value) => Some(value.clone_ref(py)),
         Outcome::Failed | Outcome::Running => None,

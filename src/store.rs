@@ -114,10 +114,6 @@ impl<V> Store<V> {
         self.entries.is_empty()
     }
 
-    pub fn ttl(&self) -> Ttl {
-        self.ttl
-    }
-
     /// Looks a key up; a hit becomes the most recently used entry. Hits do not extend
     /// the ttl: expiry is measured from the write.
     pub fn get(&mut self, key: &[u8], now: Instant) -> Lookup<'_, V> {
@@ -134,11 +130,6 @@ impl<V> Store<V> {
         }
         let entry = found.into_mut();
         Lookup::Hit(&entry.value, entry.written)
-    }
-
-    /// When the entry under `key` was written, if there is one.
-    pub fn written_at(&self, key: &[u8]) -> Option<Instant> {
-        self.entries.get(key).map(|e| e.written)
     }
 
     /// Writes a value as the most recently used entry. Whatever had to leave to make room

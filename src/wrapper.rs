@@ -16,8 +16,8 @@ use parking_lot::Mutex;
 use pyo3::types::PyType;
 
 use crate::cache::{
-    cache_for, flight_value, lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot,
-    RefreshTicket, ResourceCache,
+    cache_for, lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshTicket,
+    ResourceCache,
 };
 use crate::encode::{ArgPlan, Encoder, HashFuncs};
 use crate::errors::SessionScopeError;
@@ -507,11 +507,6 @@ impl FlightWaiter {
         if let Err(now) = self.flight.on_finish(listener) {
             now();
         }
-    }
-
-    /// The value, when the computation succeeded (else None: look again).
-    fn value(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        flight_value(py, &self.flight)
     }
 }
 

@@ -76,7 +76,6 @@ class AsyncCall:
 @final
 class FlightWaiter:
     def add_done_callback(self, callback: Callable[[], object]) -> None: ...
-    def value(self) -> Any | None: ...
 
 @final
 class PendingEntry:
