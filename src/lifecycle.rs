@@ -6,6 +6,8 @@
 //! waited for at the fork. What the child must undo is the work of threads it does not
 //! have: computations they owned, the reaper, the refresh workers.
 
+use std::time::Duration;
+
 use pyo3::prelude::*;
 
 /// After `fork`, in the child.
@@ -16,9 +18,16 @@ pub fn after_fork_in_child(py: Python<'_>) {
     crate::reaper::reset_after_fork();
 }
 
-/// At interpreter exit: stop the reaper and the refresh workers.
+/// How long exit waits for background refreshes still running. A refresh that ends
+/// meanwhile is out of Python before the interpreter goes; one that takes longer (blocked
+/// on I/O, say) does not hold the exit up — like a daemon thread, it is ended with the
+/// process.
+const REFRESH_GRACE: Duration = Duration::from_secs(1);
+
+/// At interpreter exit: stop the refresh workers and the reaper.
 #[pyfunction]
 pub fn shutdown(py: Python<'_>) {
-    crate::workers::refresh_pool().stop();
+    let unstarted = py.detach(|| crate::workers::refresh_pool().stop(REFRESH_GRACE));
+    drop(unstarted); // attached again: the jobs' Python references go here
     crate::reaper::shut_down(py);
 }

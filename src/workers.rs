@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -18,12 +19,15 @@ pub struct Pool {
     max_workers: usize,
     state: Mutex<PoolState>,
     work: Condvar,
+    /// Signalled when a job ends, for `stop` to wait on.
+    job_done: Condvar,
 }
 
 #[derive(Default)]
 struct PoolState {
     threads: usize,
     idle: usize,
+    running: usize,
     queue: VecDeque<Job>,
     stopping: bool,
 }
@@ -35,10 +39,12 @@ impl Pool {
             state: parking_lot::const_mutex(PoolState {
                 threads: 0,
                 idle: 0,
+                running: 0,
                 queue: VecDeque::new(),
                 stopping: false,
             }),
             work: Condvar::new(),
+            job_done: Condvar::new(),
         }
     }
 
@@ -78,9 +84,12 @@ impl Pool {
                 break;
             }
             if let Some(job) = state.queue.pop_front() {
+                state.running += 1;
                 drop(state);
                 job();
                 state = self.state.lock();
+                state.running -= 1;
+                self.job_done.notify_all();
                 continue;
             }
             state.idle += 1;
@@ -90,12 +99,20 @@ impl Pool {
         state.threads -= 1;
     }
 
-    /// Stops accepting jobs and lets idle workers end (at interpreter exit).
-    pub fn stop(&self) {
+    /// Stops accepting jobs, lets idle workers end, and waits up to `grace` for running
+    /// jobs to finish (at interpreter exit, so none is half-way through Python when the
+    /// interpreter goes). Returns the jobs that were queued but never started, for the
+    /// caller to drop where it is safe to.
+    pub fn stop(&self, grace: Duration) -> Vec<Job> {
         let mut state = self.state.lock();
         state.stopping = true;
-        state.queue.clear();
+        let unstarted = state.queue.drain(..).collect();
         self.work.notify_all();
+        let give_up = Instant::now() + grace;
+        while state.running > 0 && Instant::now() < give_up {
+            self.job_done.wait_until(&mut state, give_up);
+        }
+        unstarted
     }
 }
 
@@ -146,7 +163,7 @@ mod tests {
         assert!(POOL.try_submit(Box::new(|| {})).is_err());
         release_tx.send(()).unwrap();
         release_tx.send(()).unwrap();
-        POOL.stop();
+        drop(POOL.stop(Duration::from_secs(5)));
     }
 
     #[test]
@@ -170,6 +187,6 @@ mod tests {
         }
         assert_eq!(done.load(Ordering::SeqCst), 3);
         assert_eq!(POOL.state.lock().threads, 1);
-        POOL.stop();
+        drop(POOL.stop(Duration::from_secs(5)));
     }
 }
