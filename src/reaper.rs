@@ -101,6 +101,11 @@ fn run(shared: &'static Shared) {
     shared.wake.notify_all();
 }
 
+/// How long exit waits for the reaper to leave the `on_release` it may be running. It
+/// stops between two releases, so this is the length of one release; an `on_release`
+/// blocked longer (on I/O, say) does not hold the exit up.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
 /// At interpreter exit: stop the reaper and wait (detached) until it is out of any Python
 /// call — at most the one `on_release` it may be running — so finalization never meets it
 /// half-way through a release.
@@ -111,8 +116,9 @@ pub fn shut_down(py: Python<'_>) {
         let mut state = shared.state.lock();
         state.stopping = true;
         shared.wake.notify_all();
-        while state.running {
-            shared.wake.wait(&mut state);
+        let give_up = Instant::now() + EXIT_GRACE;
+        while state.running && Instant::now() < give_up {
+            shared.wake.wait_until(&mut state, give_up);
         }
     });
 }
