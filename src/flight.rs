@@ -14,7 +14,9 @@ use std::sync::OnceLock;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex as SleepMutex, TryLockError};
+
+use parking_lot::Mutex;
 
 /// How a computation ended, as the owner reports it.
 pub enum FlightState<V> {
@@ -48,8 +50,10 @@ pub struct Flight<V> {
     outcome: AtomicU8,
     /// Set once, before `outcome` becomes `DONE`.
     value: OnceLock<V>,
-    /// Only for sleeping: waiters check `outcome` and park under it.
-    sleepers: Mutex<()>,
+    /// Only for sleeping: waiters check `outcome` and park under it. std's lock and
+    /// condvar (futexes on their own memory) rather than parking_lot's, whose parked
+    /// threads live in a process-wide table a forked child would inherit mid-update.
+    sleepers: SleepMutex<()>,
     finished: Condvar,
     listeners: Mutex<Vec<Listener>>,
 }
@@ -60,7 +64,7 @@ impl<V> Flight<V> {
             owner,
             outcome: AtomicU8::new(RUNNING),
             value: OnceLock::new(),
-            sleepers: Mutex::new(()),
+            sleepers: SleepMutex::new(()),
             finished: Condvar::new(),
             listeners: Mutex::new(Vec::new()),
         }
@@ -84,11 +88,15 @@ impl<V> Flight<V> {
         // Taking the sleepers' lock once orders this wake-up after any waiter that saw
         // `RUNNING` has parked, so none misses it.
         for _ in 0..WAKE_ATTEMPTS {
-            if let Some(guard) = self.sleepers.try_lock() {
-                drop(guard);
-                break;
+            match self.sleepers.try_lock() {
+                Ok(guard) => drop(guard),
+                Err(TryLockError::Poisoned(poisoned)) => drop(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => {
+                    std::thread::yield_now();
+                    continue;
+                }
             }
-            std::thread::yield_now();
+            break;
         }
         self.finished.notify_all();
         self.wake_listeners();
@@ -134,11 +142,12 @@ impl<V> Flight<V> {
 
     /// Waits up to `timeout` for the outcome; true once the flight is no longer running.
     pub fn wait_for(&self, timeout: Duration) -> bool {
-        let mut guard = self.sleepers.lock();
+        // Nothing a panic could leave half-done is guarded here: a poisoned lock is fine.
+        let guard = self.sleepers.lock().unwrap_or_else(|p| p.into_inner());
         if !self.is_finished() {
-            self.finished.wait_for(&mut guard, timeout);
+            let waited = self.finished.wait_timeout(guard, timeout);
+            drop(waited.unwrap_or_else(|p| p.into_inner()));
         }
-        drop(guard);
         self.is_finished()
     }
 

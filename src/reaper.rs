@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use pyo3::prelude::*;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::cache::expiring_caches;
 use crate::fork_fresh::ForkFresh;
@@ -27,7 +27,9 @@ struct ReaperState {
 }
 
 /// The reaper's bookkeeping. A forked child gets a fresh one (the parent's thread, and
-/// whatever it was doing with these locks, does not exist there).
+/// whatever it was doing with these locks, does not exist there). std's lock and condvar,
+/// not parking_lot's: parking_lot keeps parked threads in a process-wide table that a
+/// child could inherit mid-update.
 struct Shared {
     state: Mutex<ReaperState>,
     wake: Condvar,
@@ -47,9 +49,29 @@ fn shared() -> &'static Shared {
     SHARED.get()
 }
 
+impl Shared {
+    /// The state; a panic cannot leave it half-updated, so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, ReaperState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sleeps until notified or `deadline`, whichever comes first.
+    fn sleep_until<'a>(
+        &self,
+        state: MutexGuard<'a, ReaperState>,
+        deadline: Instant,
+    ) -> MutexGuard<'a, ReaperState> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match self.wake.wait_timeout(state, timeout) {
+            Ok((state, _)) => state,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+}
+
 pub fn ensure_started() {
     let shared = shared();
-    let mut state = shared.state.lock();
+    let mut state = shared.lock();
     if state.running || state.stopping || SHUT_DOWN.load(Ordering::Relaxed) {
         return;
     }
@@ -59,18 +81,18 @@ pub fn ensure_started() {
         .name("fastcache-reaper".into())
         .spawn(move || run(shared));
     if spawned.is_err() {
-        shared.state.lock().running = false;
+        shared.lock().running = false;
     }
 }
 
 fn run(shared: &'static Shared) {
-    let stopping = || shared.state.lock().stopping;
+    let stopping = || shared.lock().stopping;
     let mut deadline = Instant::now() + POLL;
     loop {
         {
-            let mut state = shared.state.lock();
+            let mut state = shared.lock();
             while !state.stopping && Instant::now() < deadline {
-                shared.wake.wait_until(&mut state, deadline);
+                state = shared.sleep_until(state, deadline);
             }
             if state.stopping {
                 break;
@@ -96,7 +118,7 @@ fn run(shared: &'static Shared) {
             None => break, // stopping, or the interpreter is going away
         }
     }
-    let mut state = shared.state.lock();
+    let mut state = shared.lock();
     state.running = false;
     shared.wake.notify_all();
 }
@@ -113,12 +135,12 @@ pub fn shut_down(py: Python<'_>) {
     SHUT_DOWN.store(true, Ordering::Relaxed);
     let shared = shared();
     py.detach(|| {
-        let mut state = shared.state.lock();
+        let mut state = shared.lock();
         state.stopping = true;
         shared.wake.notify_all();
         let give_up = Instant::now() + EXIT_GRACE;
         while state.running && Instant::now() < give_up {
-            shared.wake.wait_until(&mut state, give_up);
+            state = shared.sleep_until(state, give_up);
         }
     });
 }
@@ -129,9 +151,8 @@ pub fn reset_after_fork() {
     let Some(old) = SHARED.renew() else {
         return;
     };
-    // SAFETY: only read, without locking: the parent's reaper thread may have held this
-    // lock at the fork, and no thread of the child will ever use this instance again.
-    let was_running = unsafe { old.state.data_ptr().read_volatile().running };
+    // A lock the parent's reaper held at the fork stays locked here: then it was running.
+    let was_running = old.state.try_lock().map_or(true, |state| state.running);
     if was_running && !SHUT_DOWN.load(Ordering::Relaxed) {
         ensure_started();
     }

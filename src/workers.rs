@@ -4,12 +4,14 @@
 //! skips the refresh), never queued behind the others. Workers are plain Rust threads:
 //! they hold no Python state while idle, never keep the interpreter alive, and stop when
 //! told to at interpreter exit. Pure Rust; jobs attach to the interpreter themselves.
+//! std's lock and condvar, not parking_lot's: parking_lot keeps parked threads in a
+//! process-wide table that a forked child could inherit mid-update.
 
 use std::collections::VecDeque;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::fork_fresh::ForkFresh;
 
@@ -36,7 +38,7 @@ impl Pool {
     pub const fn new(max_workers: usize) -> Self {
         Pool {
             max_workers,
-            state: parking_lot::const_mutex(PoolState {
+            state: Mutex::new(PoolState {
                 threads: 0,
                 idle: 0,
                 running: 0,
@@ -48,10 +50,15 @@ impl Pool {
         }
     }
 
+    /// The state; a panic cannot leave it half-updated, so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Hands `job` to an idle worker (starting one if the pool is not full). When every
     /// worker is busy or the pool is stopping, the job is handed back, not queued.
     pub fn try_submit(&'static self, job: Job) -> Result<(), Job> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if state.stopping {
             return Err(job);
         }
@@ -70,7 +77,7 @@ impl Pool {
             .name("fastcache-refresh".into())
             .spawn(move || self.work_loop());
         if spawned.is_err() {
-            let mut state = self.state.lock();
+            let mut state = self.lock();
             state.threads -= 1;
             return state.queue.pop_back().map_or(Ok(()), Err);
         }
@@ -78,7 +85,7 @@ impl Pool {
     }
 
     fn work_loop(&self) {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         loop {
             if state.stopping {
                 break;
@@ -87,13 +94,13 @@ impl Pool {
                 state.running += 1;
                 drop(state);
                 job();
-                state = self.state.lock();
+                state = self.lock();
                 state.running -= 1;
                 self.job_done.notify_all();
                 continue;
             }
             state.idle += 1;
-            self.work.wait(&mut state);
+            state = self.work.wait(state).unwrap_or_else(|p| p.into_inner());
             state.idle -= 1;
         }
         state.threads -= 1;
@@ -104,13 +111,17 @@ impl Pool {
     /// interpreter goes). Returns the jobs that were queued but never started, for the
     /// caller to drop where it is safe to.
     pub fn stop(&self, grace: Duration) -> Vec<Job> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         state.stopping = true;
         let unstarted = state.queue.drain(..).collect();
         self.work.notify_all();
         let give_up = Instant::now() + grace;
         while state.running > 0 && Instant::now() < give_up {
-            self.job_done.wait_until(&mut state, give_up);
+            let timeout = give_up.saturating_duration_since(Instant::now());
+            state = match self.job_done.wait_timeout(state, timeout) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
         unstarted
     }
@@ -153,7 +164,7 @@ mod tests {
             assert!(POOL
                 .try_submit(Box::new(move || {
                     started.send(()).unwrap();
-                    let _ = rx.lock().recv();
+                    let _ = rx.lock().unwrap().recv();
                 }))
                 .is_ok());
         }
@@ -181,12 +192,12 @@ mod tests {
                 .is_ok());
             rx.recv_timeout(Duration::from_secs(5)).unwrap();
             // Wait for the worker to go idle again before the next submit.
-            while POOL.state.lock().idle == 0 {
+            while POOL.lock().idle == 0 {
                 thread::yield_now();
             }
         }
         assert_eq!(done.load(Ordering::SeqCst), 3);
-        assert_eq!(POOL.state.lock().threads, 1);
+        assert_eq!(POOL.lock().threads, 1);
         drop(POOL.stop(Duration::from_secs(5)));
     }
 }
