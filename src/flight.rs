@@ -50,10 +50,11 @@ pub struct Flight<V> {
     outcome: AtomicU8,
     /// Set once, before `outcome` becomes `DONE`.
     value: OnceLock<V>,
-    /// Only for sleeping: waiters check `outcome` and park under it. std's lock and
-    /// condvar (futexes on their own memory) rather than parking_lot's, whose parked
-    /// threads live in a process-wide table a forked child would inherit mid-update.
-    sleepers: SleepMutex<()>,
+    /// Only for sleeping: how many waiters are parked; they check `outcome` and park under
+    /// it. std's lock and condvar (futexes on their own memory) rather than parking_lot's,
+    /// whose parked threads live in a process-wide table a forked child would inherit
+    /// mid-update. The count spares `finish` the wake-up system call when nobody sleeps.
+    sleepers: SleepMutex<usize>,
     finished: Condvar,
     listeners: Mutex<Vec<Listener>>,
 }
@@ -64,7 +65,7 @@ impl<V> Flight<V> {
             owner,
             outcome: AtomicU8::new(RUNNING),
             value: OnceLock::new(),
-            sleepers: SleepMutex::new(()),
+            sleepers: SleepMutex::new(0),
             finished: Condvar::new(),
             listeners: Mutex::new(Vec::new()),
         }
@@ -86,11 +87,15 @@ impl<V> Flight<V> {
         };
         self.outcome.store(code, Ordering::Release);
         // Taking the sleepers' lock once orders this wake-up after any waiter that saw
-        // `RUNNING` has parked, so none misses it.
+        // `RUNNING` has parked, so none misses it; a lock that stays taken (a thread that
+        // does not exist in a forked child) gets an unconditional wake-up instead.
+        let mut anyone_asleep = true;
         for _ in 0..WAKE_ATTEMPTS {
             match self.sleepers.try_lock() {
-                Ok(guard) => drop(guard),
-                Err(TryLockError::Poisoned(poisoned)) => drop(poisoned.into_inner()),
+                Ok(sleeping) => anyone_asleep = *sleeping > 0,
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    anyone_asleep = *poisoned.into_inner() > 0;
+                }
                 Err(TryLockError::WouldBlock) => {
                     std::thread::yield_now();
                     continue;
@@ -98,7 +103,9 @@ impl<V> Flight<V> {
             }
             break;
         }
-        self.finished.notify_all();
+        if anyone_asleep {
+            self.finished.notify_all();
+        }
         self.wake_listeners();
     }
 
@@ -143,10 +150,14 @@ impl<V> Flight<V> {
     /// Waits up to `timeout` for the outcome; true once the flight is no longer running.
     pub fn wait_for(&self, timeout: Duration) -> bool {
         // Nothing a panic could leave half-done is guarded here: a poisoned lock is fine.
-        let guard = self.sleepers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sleeping = self.sleepers.lock().unwrap_or_else(|p| p.into_inner());
         if !self.is_finished() {
-            let waited = self.finished.wait_timeout(guard, timeout);
-            drop(waited.unwrap_or_else(|p| p.into_inner()));
+            *sleeping += 1;
+            let (mut sleeping, _) = self
+                .finished
+                .wait_timeout(sleeping, timeout)
+                .unwrap_or_else(|p| p.into_inner());
+            *sleeping -= 1;
         }
         self.is_finished()
     }
