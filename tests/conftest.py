@@ -6,6 +6,7 @@ tests; the autouse fixture below also clears every cache after each test.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -100,6 +101,33 @@ def in_thread() -> Callable[..., ThreadResult]:
     """Starts ``func(*args, **kwargs)`` in a daemon thread; ``.get()`` joins it with a
     timeout (a hang fails the test instead of hanging the suite)."""
     return start_thread
+
+
+def run_in_event_loop(main: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """``asyncio.run(main())`` in a daemon thread; fails the test if it is not done in
+    time (a cached await that hangs fails instead of hanging the suite)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        pytest.fail(f"the event loop was still running after {timeout} s: a cached await hangs")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@pytest.fixture
+def run_async() -> Callable[..., Any]:
+    """Runs a coroutine function on a fresh event loop in a thread, with a deadline."""
+    return run_in_event_loop
 
 
 @pytest.fixture

@@ -34,26 +34,6 @@ class Resource:
         return f"Resource({self.key!r}, serial={self.serial})"
 
 
-def run_async(main, timeout=DEADLINE):
-    """``asyncio.run(main())`` in a daemon thread; fails the test if it is not done in time."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = asyncio.run(main())
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"the event loop was still running after {timeout} s: a cached await hangs")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 async def until(event: threading.Event, timeout: float = 5.0) -> None:
     """Waits for a threading.Event without blocking the running loop."""
     end = time.monotonic() + timeout
@@ -76,7 +56,7 @@ def test_cached_async_function_is_a_coroutine_function():
     assert not inspect.iscoroutinefunction(load_sync)
 
 
-def test_calling_cached_async_function_returns_an_awaitable():
+def test_calling_cached_async_function_returns_an_awaitable(run_async):
     @cache_resource
     async def load(key):
         return Resource(key, 0)
@@ -91,7 +71,7 @@ def test_calling_cached_async_function_returns_an_awaitable():
     assert value.key == 1
 
 
-def test_awaited_value_is_cached_not_the_coroutine():
+def test_awaited_value_is_cached_not_the_coroutine(run_async):
     serials = itertools.count()
 
     @cache_resource
@@ -113,7 +93,7 @@ def test_awaited_value_is_cached_not_the_coroutine():
     assert load.cache_info().currsize == 2
 
 
-def test_cached_value_survives_across_event_loops():
+def test_cached_value_survives_across_event_loops(run_async):
     serials = itertools.count()
 
     @cache_resource
@@ -129,7 +109,7 @@ def test_cached_value_survives_across_event_loops():
     assert next(serials) == 1
 
 
-def test_gathered_awaits_of_one_key_compute_once():
+def test_gathered_awaits_of_one_key_compute_once(run_async):
     serials = itertools.count()
 
     @cache_resource
@@ -147,7 +127,7 @@ def test_gathered_awaits_of_one_key_compute_once():
     assert next(serials) == 1
 
 
-def test_different_keys_compute_concurrently_on_one_loop():
+def test_different_keys_compute_concurrently_on_one_loop(run_async):
     started = {1: threading.Event(), 2: threading.Event()}
 
     @cache_resource
@@ -226,7 +206,7 @@ def test_threads_with_their_own_loops_compute_once_without_blocking_them():
     assert all(r is results[0] for r in results)
 
 
-def test_exception_is_not_cached():
+def test_exception_is_not_cached(run_async):
     attempts = []
 
     @cache_resource
@@ -250,7 +230,7 @@ def test_exception_is_not_cached():
     assert len(attempts) == 2
 
 
-def test_waiters_retry_when_the_owner_raises():
+def test_waiters_retry_when_the_owner_raises(run_async):
     attempts = []
 
     @cache_resource
@@ -273,7 +253,7 @@ def test_waiters_retry_when_the_owner_raises():
     assert len(attempts) == 2
 
 
-def test_cancelling_a_waiter_does_not_cancel_the_computation():
+def test_cancelling_a_waiter_does_not_cancel_the_computation(run_async):
     started = threading.Event()
     gate = threading.Event()
     outcome = []
@@ -312,7 +292,7 @@ def test_cancelling_a_waiter_does_not_cancel_the_computation():
     assert next(serials) == 1
 
 
-def test_cancelling_the_owner_lets_a_waiter_compute():
+def test_cancelling_the_owner_lets_a_waiter_compute(run_async):
     started = threading.Event()
     never = threading.Event()
     outcome = []
@@ -350,7 +330,7 @@ def test_cancelling_the_owner_lets_a_waiter_compute():
     assert next(serials) == 2
 
 
-def test_cancelled_computation_is_not_cached():
+def test_cancelled_computation_is_not_cached(run_async):
     started = threading.Event()
     never = threading.Event()
     serials = itertools.count()
@@ -376,7 +356,7 @@ def test_cancelled_computation_is_not_cached():
 
 
 @pytest.mark.parametrize("how", ["function", "key", "global"])
-def test_clear_during_async_computation_returns_the_value_but_does_not_store_it(how):
+def test_clear_during_async_computation_returns_the_value_but_does_not_store_it(how, run_async):
     started = threading.Event()
     gate = threading.Event()
     released = []
@@ -411,7 +391,7 @@ def test_clear_during_async_computation_returns_the_value_but_does_not_store_it(
     assert again.serial == 1, "the value computed during the clear must not be stored"
 
 
-def test_async_values_are_released_and_freed_on_clear():
+def test_async_values_are_released_and_freed_on_clear(run_async):
     released = []
 
     @cache_resource(on_release=lambda v: released.append(v.serial))
@@ -430,7 +410,7 @@ def test_async_values_are_released_and_freed_on_clear():
     assert all(r() is None for r in refs), "a released async value is still referenced"
 
 
-def test_async_method_binds_like_a_method():
+def test_async_method_binds_like_a_method(run_async):
     serials = itertools.count()
 
     class Client:
@@ -496,7 +476,7 @@ def test_sync_function_returning_a_coroutine_leaves_no_never_awaited_warning():
     assert never_awaited == []
 
 
-def test_async_task_awaiting_its_own_key_raises_reentrant_call_error():
+def test_async_task_awaiting_its_own_key_raises_reentrant_call_error(run_async):
     attempts = []
 
     @cache_resource

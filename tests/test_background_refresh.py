@@ -52,25 +52,6 @@ def timed_call(func, *args):
     return value, time.monotonic() - start
 
 
-def run_async(main, timeout=DEADLINE):
-    box = {}
-
-    def target():
-        try:
-            box["value"] = asyncio.run(main())
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"the event loop was still running after {timeout} s")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 def call_from_threads(func, key, count):
     """Calls ``func(key)`` from ``count`` threads released together; their results."""
     barrier = threading.Barrier(count)
@@ -285,7 +266,7 @@ def test_clear_during_refresh_discards_and_releases_the_refreshed_value(how):
         gate.set()
 
 
-def test_async_function_refreshes_in_the_background():
+def test_async_function_refreshes_in_the_background(run_async):
     ttl = 0.3
     runs = []
     refresh_started = threading.Event()
