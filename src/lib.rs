@@ -1,28 +1,11 @@
 //! fastcache's native module, `fastcache._fastcache`: declarations and exports only.
 //!
-//! Pure Rust (no interpreter in sight): `key` (argument encoding), `store` (LRU + ttl
-//! table), `flight` (single flight), `ttl` (duration strings), `workers` (refresh pool).
-//! Bindings: `encode`
-//! (arguments → key), `cache` (per-function cache and registry), `wrapper` (the callable
-//! objects), `options` (decoration-time parsing), `reaper` (eager expiry), `lifecycle`
-//! (fork and exit), `errors`.
+//! `engine` is the cache's policy in plain Rust (argument keys, the LRU/ttl store, single
+//! flight, the ttl grammar, the refresh pool), with no `pyo3` in it; `bindings` is the PyO3
+//! layer that drives it from Python.
 
-pub mod buffer_hash;
-pub mod cache;
-pub mod encode;
-pub mod encode_data;
-pub mod encode_objects;
-pub mod errors;
-pub mod flight;
-pub mod fork_fresh;
-pub mod key;
-pub mod lifecycle;
-pub mod options;
-pub mod reaper;
-pub mod store;
-pub mod ttl;
-pub mod workers;
-pub mod wrapper;
+pub mod bindings;
+pub mod engine;
 
 use pyo3::prelude::*;
 
@@ -31,22 +14,24 @@ mod _fastcache {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::errors::{
+    use crate::bindings::errors::{
         BadTTLStringError, ReentrantCallError, SessionScopeError, UnhashableParamError,
         UserHashError,
     };
     #[pymodule_export]
-    use crate::lifecycle::{after_fork_in_child, shutdown};
+    use crate::bindings::lifecycle::{after_fork_in_child, shutdown};
     #[pymodule_export]
-    use crate::options::{clear_all, refresh_logging, ttl_seconds};
+    use crate::bindings::logging::refresh_logging;
     #[pymodule_export]
-    use crate::wrapper::{
+    use crate::bindings::options::{clear_all, ttl_seconds};
+    #[pymodule_export]
+    use crate::bindings::wrapper::{
         AsyncCall, BoundCachedMethod, CachedFunction, FlightWaiter, PendingEntry,
     };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        crate::wrapper::mark_method_descriptor(m.py());
-        crate::options::init_logging(m.py())
+        crate::bindings::wrapper::mark_method_descriptor(m.py());
+        crate::bindings::logging::init_logging(m.py())
     }
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 
-use _fastcache::key::{Key, KeyWriter, Tag};
-use _fastcache::store::{Lookup, Removed, Store, Ttl};
-use _fastcache::ttl::parse_ttl_str;
+use _fastcache::engine::key::{Key, KeyWriter, Tag};
+use _fastcache::engine::store::{Lookup, Removed, Store, Ttl};
+use _fastcache::engine::ttl::parse_ttl_str;
 
 /// The key of `f(42, "model-a")`: what the bindings write for the benchmark's hit case.
 fn hit_key(x: i64, name: &str) -> Key {

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, final
 
-from fastcache._options import CacheInfo
+from fastcache._decorator import CacheInfo
 
 __all__ = [
     "AsyncCall",

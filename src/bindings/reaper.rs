@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::cache::expiring_caches;
-use crate::fork_fresh::ForkFresh;
+use crate::bindings::registry::expiring_caches;
+use crate::engine::fork_fresh::ForkFresh;
 
 /// The longest the reaper sleeps, so entries written after it computed its wake-up time
 /// are released within about this long of their expiry.

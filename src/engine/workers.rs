@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::fork_fresh::ForkFresh;
+use crate::engine::fork_fresh::ForkFresh;
 
 pub type Job = Box<dyn FnOnce() + Send>;
 

@@ -13,9 +13,9 @@ use pyo3::prelude::*;
 /// After `fork`, in the child.
 #[pyfunction]
 pub fn after_fork_in_child(py: Python<'_>) {
-    crate::workers::reset_refresh_pool_after_fork();
-    crate::cache::forget_other_threads_after_fork(py);
-    crate::reaper::reset_after_fork();
+    crate::engine::workers::reset_refresh_pool_after_fork();
+    crate::bindings::registry::forget_other_threads_after_fork(py);
+    crate::bindings::reaper::reset_after_fork();
 }
 
 /// How long exit waits for background refreshes still running. A refresh that ends
@@ -27,7 +27,7 @@ const REFRESH_GRACE: Duration = Duration::from_secs(1);
 /// At interpreter exit: stop the refresh workers and the reaper.
 #[pyfunction]
 pub fn shutdown(py: Python<'_>) {
-    let unstarted = py.detach(|| crate::workers::refresh_pool().stop(REFRESH_GRACE));
+    let unstarted = py.detach(|| crate::engine::workers::refresh_pool().stop(REFRESH_GRACE));
     drop(unstarted); // attached again: the jobs' Python references go here
-    crate::reaper::shut_down(py);
+    crate::bindings::reaper::shut_down(py);
 }

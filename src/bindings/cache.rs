@@ -1,6 +1,6 @@
 //! `ResourceCache`: one cached function's entries, its in-flight computations and its
-//! callbacks, plus the process-wide registry that finds a function's cache again when its
-//! `def` is re-executed (as every Streamlit rerun does).
+//! callbacks. (The registry that finds a function's cache again when its `def` is
+//! re-executed is `registry.rs`.)
 //!
 //! Reentrancy rule (as in CPython's `_functoolsmodule.c`): a cache lock is held only for
 //! table work. Python — the user's function, `validate`, `on_release`, a value's `__del__`
@@ -10,19 +10,18 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 
-use crate::errors::CacheError;
-use crate::flight::{Flight, FlightState, Outcome};
-use crate::key::Key;
-use crate::store::{Lookup, RemovalCause, Removed, Store, Ttl};
+use crate::bindings::errors::CacheError;
+use crate::bindings::logging::{debug_enabled, log_exception};
+use crate::engine::flight::{Flight, FlightState, Outcome};
+use crate::engine::key::Key;
+use crate::engine::store::{Lookup, RemovalCause, Removed, Store, Ttl};
 
 /// Takes a cache lock. Every cache lock is held only by attached threads and only for
 /// table work (no Python, no waiting), so with the GIL an attached thread finds it free;
@@ -38,34 +37,6 @@ pub fn lock_attached<'a, T: Send>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexG
         }
         py.detach(std::thread::yield_now);
     }
-}
-
-/// Whether the `fastcache` logger wants debug records. Read on the hot path instead of
-/// asking the logging bridge, so a hit costs nothing when debug logging is off. Refreshed
-/// at import and by `fastcache.refresh_logging()`.
-static DEBUG_LOGGING: AtomicBool = AtomicBool::new(false);
-
-pub fn refresh_debug_flag(py: Python<'_>) -> PyResult<()> {
-    let enabled = fastcache_logger(py)?
-        .call_method1(intern!(py, "isEnabledFor"), (10,))?
-        .is_truthy()?;
-    DEBUG_LOGGING.store(enabled, Ordering::Relaxed);
-    Ok(())
-}
-
-fn debug_enabled() -> bool {
-    DEBUG_LOGGING.load(Ordering::Relaxed)
-}
-
-fn fastcache_logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    LOGGER
-        .get_or_try_init(py, || {
-            py.import("logging")?
-                .call_method1("getLogger", ("fastcache",))
-                .map(Bound::unbind)
-        })
-        .map(|l| l.bind(py))
 }
 
 /// The options that decide whether a re-decorated function may keep its cache: Streamlit
@@ -224,6 +195,10 @@ impl ResourceCache {
         }
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn options(&self) -> &CacheOptions {
         &self.options
     }
@@ -247,7 +222,7 @@ impl ResourceCache {
     }
 
     /// Installs the callbacks of a newer decoration; the old ones are dropped unlocked.
-    fn replace_callbacks(&self, py: Python<'_>, callbacks: Callbacks) {
+    pub fn replace_callbacks(&self, py: Python<'_>, callbacks: Callbacks) {
         let old = std::mem::replace(
             &mut *lock_attached(py, &self.callbacks),
             Arc::new(callbacks),
@@ -644,6 +619,32 @@ impl ResourceCache {
     pub fn expires(&self) -> bool {
         self.fresh_for != Ttl::Never
     }
+
+    /// In a forked child: computations owned by the parent's other threads will never
+    /// finish here, so they are removed (those keys are computed afresh) and their async
+    /// waiters on this thread's loops woken; the parent's background refreshes are gone
+    /// too. Cache locks are free at the fork (see `lock_attached`); a flight's own lock may
+    /// not be, so it is not touched.
+    pub fn forget_other_threads_after_fork(&self, py: Python<'_>) {
+        let me = std::thread::current().id();
+        let orphans: Vec<InFlight> = {
+            let mut state = lock_attached(py, &self.state);
+            state.refreshing.clear();
+            let orphaned: Vec<Key> = state
+                .inflight
+                .iter()
+                .filter(|(_, running)| running.flight.owner() != me)
+                .map(|(key, _)| Key::from_bytes(key))
+                .collect();
+            orphaned
+                .iter()
+                .filter_map(|key| state.inflight.remove(key))
+                .collect()
+        };
+        for running in orphans {
+            running.flight.wake_listeners_after_fork();
+        }
+    }
 }
 
 /// Adds one to a statistics counter. A plain load and store, not a locked add: callers are
@@ -668,19 +669,6 @@ fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<Ref
     Some(RefreshTicket {
         key: Key::from_bytes(key),
     })
-}
-
-/// Logs `message` with the exception's traceback on the `fastcache` logger at ERROR.
-pub fn log_exception(py: Python<'_>, message: &str, err: &PyErr) {
-    let logged = fastcache_logger(py).and_then(|logger| {
-        let kwargs = pyo3::types::PyDict::new(py);
-        kwargs.set_item("exc_info", err.value(py))?;
-        logger.call_method("error", ("%s", message), Some(&kwargs))
-    });
-    if let Err(log_err) = logged {
-        // Logging itself failed: fall back to the unraisable hook rather than lose it.
-        log_err.write_unraisable(py, None);
-    }
 }
 
 fn cleared(values: Vec<Py<PyAny>>) -> Vec<Removed<Py<PyAny>>> {
@@ -732,103 +720,6 @@ impl Drop for OwnerGuard<'_, '_> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
             self.cache.abandon(self.py, slot);
-        }
-    }
-}
-
-/// Every cache of the process: by function identity for reuse, and all of them for
-/// `cache_resource.clear()`, the reaper and fork handling (a replaced cache still used by
-/// an old wrapper included).
-#[derive(Default)]
-struct Registry {
-    by_identity: HashMap<String, Arc<ResourceCache>>,
-    all: Vec<Weak<ResourceCache>>,
-}
-
-static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
-
-/// The cache of the function with this identity: the existing one when its options are
-/// unchanged (its callbacks updated to the newest), else a new one that replaces it — the
-/// replaced cache's entries are released through its own `on_release`.
-pub fn cache_for(
-    py: Python<'_>,
-    identity: String,
-    name: String,
-    options: CacheOptions,
-    callbacks: Callbacks,
-) -> Arc<ResourceCache> {
-    let mut registry = lock_attached(py, &REGISTRY);
-    if let Some(existing) = registry.by_identity.get(&identity) {
-        if existing.options == options {
-            let existing = Arc::clone(existing);
-            drop(registry);
-            existing.replace_callbacks(py, callbacks);
-            return existing;
-        }
-    }
-    let cache = Arc::new(ResourceCache::new(name, options, callbacks));
-    let expires = cache.expires();
-    registry.all.retain(|weak| weak.strong_count() > 0);
-    registry.all.push(Arc::downgrade(&cache));
-    let replaced = registry.by_identity.insert(identity, Arc::clone(&cache));
-    drop(registry);
-    if expires {
-        crate::reaper::ensure_started();
-    }
-    if let Some(old) = replaced {
-        if debug_enabled() {
-            log::debug!(target: "fastcache", "options changed, cache replaced: {}", old.name);
-        }
-        old.clear(py);
-    }
-    cache
-}
-
-/// Every live cache. `lock` takes the registry lock: `lock_attached` from attached code,
-/// a plain lock from the reaper thread (which is never attached while locking).
-fn live_caches(registry: &Registry) -> Vec<Arc<ResourceCache>> {
-    registry.all.iter().filter_map(Weak::upgrade).collect()
-}
-
-/// `cache_resource.clear()`: every entry of every cache, released.
-pub fn clear_every_cache(py: Python<'_>) {
-    let caches = live_caches(&lock_attached(py, &REGISTRY));
-    for cache in &caches {
-        cache.clear(py);
-    }
-}
-
-/// For the reaper: the caches whose entries expire.
-pub fn expiring_caches(py: Python<'_>) -> Vec<Arc<ResourceCache>> {
-    let caches = live_caches(&lock_attached(py, &REGISTRY));
-    caches.into_iter().filter(|c| c.expires()).collect()
-}
-
-/// In a forked child: computations owned by the parent's other threads will never finish
-/// here, so they are removed (those keys are computed afresh) and their async waiters on
-/// this thread's loops woken; the parent's background refreshes are gone too. Cache locks
-/// are free at the fork (see `lock_attached`); a flight's own lock may not be, so it is
-/// not touched.
-pub fn forget_other_threads_after_fork(py: Python<'_>) {
-    let me = std::thread::current().id();
-    let caches = live_caches(&lock_attached(py, &REGISTRY));
-    for cache in &caches {
-        let orphans: Vec<InFlight> = {
-            let mut state = lock_attached(py, &cache.state);
-            state.refreshing.clear();
-            let orphaned: Vec<Key> = state
-                .inflight
-                .iter()
-                .filter(|(_, running)| running.flight.owner() != me)
-                .map(|(key, _)| Key::from_bytes(key))
-                .collect();
-            orphaned
-                .iter()
-                .filter_map(|key| state.inflight.remove(key))
-                .collect()
-        };
-        for running in orphans {
-            running.flight.wake_listeners_after_fork();
         }
     }
 }

@@ -15,15 +15,16 @@ use pyo3::{intern, PyTraverseError, PyVisit};
 use parking_lot::Mutex;
 use pyo3::types::PyType;
 
-use crate::cache::{
-    cache_for, lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshTicket,
-    ResourceCache,
+use crate::bindings::cache::{
+    lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshTicket, ResourceCache,
 };
-use crate::encode::{ArgPlan, Encoder, HashFuncs};
-use crate::errors::SessionScopeError;
-use crate::flight::Flight;
-use crate::key::Key;
-use crate::workers::refresh_pool;
+use crate::bindings::encode::{Encoder, HashFuncs};
+use crate::bindings::errors::SessionScopeError;
+use crate::bindings::registry::cache_for;
+use crate::bindings::signature::ArgPlan;
+use crate::engine::flight::Flight;
+use crate::engine::key::Key;
+use crate::engine::workers::refresh_pool;
 
 #[pyclass(frozen, dict, weakref, module = "fastcache")]
 pub struct CachedFunction {
@@ -224,6 +225,9 @@ impl CachedFunction {
             on_release,
         };
         let cache = cache_for(py, identity, qualname, options, callbacks);
+        if cache.expires() {
+            crate::bindings::reaper::ensure_started();
+        }
         Ok(CachedFunction {
             initialized: true,
             func,
@@ -496,7 +500,7 @@ impl FlightWaiter {
     /// Calls `callback()` once the computation is over — at once if it already is. It
     /// may run on another thread (the one that finished the computation).
     fn add_done_callback(&self, callback: Py<PyAny>) {
-        let listener: crate::flight::Listener = Box::new(move || {
+        let listener: crate::engine::flight::Listener = Box::new(move || {
             Python::attach(move |py| {
                 if let Err(err) = callback.bind(py).call0() {
                     err.write_unraisable(py, None);
@@ -615,14 +619,14 @@ pub fn mark_method_descriptor(py: Python<'_>) {
 
 fn cache_info_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static CACHE_INFO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    CACHE_INFO.import(py, "fastcache._options", "CacheInfo")
+    CACHE_INFO.import(py, "fastcache._decorator", "CacheInfo")
 }
 
 /// Streamlit's error for a session-scoped cache used outside a script run. Inside a
 /// Streamlit run, session scope is not supported yet and says so.
 fn session_scope_error(py: Python<'_>) -> PyErr {
     let in_script_run = py
-        .import("fastcache._options")
+        .import("fastcache.streamlit")
         .and_then(|m| m.call_method0("in_streamlit_script_run"))
         .and_then(|r| r.is_truthy())
         .unwrap_or(false);

@@ -1,12 +1,12 @@
-//! Decoration-time option parsing that belongs on the Rust side (the ttl), the global
-//! clear, and the logging bridge.
+//! Decoration-time option parsing that belongs on the Rust side (the ttl), and the global
+//! clear.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 
-use crate::errors::BadTTLStringError;
-use crate::ttl::parse_ttl_str;
+use crate::bindings::errors::BadTTLStringError;
+use crate::engine::ttl::parse_ttl_str;
 
 /// A `ttl` argument in seconds: `None` → `inf`; a number of seconds; a
 /// `datetime.timedelta`; or a pandas-style duration string such as `"1h"` or `"2 days"`.
@@ -53,28 +53,5 @@ fn wrong_ttl_type(value: &Bound<'_, PyAny>) -> PyErr {
 /// `cache_resource.clear()`: clears every cache, releasing every entry.
 #[pyfunction]
 pub fn clear_all(py: Python<'_>) {
-    crate::cache::clear_every_cache(py);
-}
-
-static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
-
-/// Re-reads the `fastcache` logger's level (fastcache caches it so a hit never asks
-/// Python). Call after changing logging configuration at run time.
-#[pyfunction]
-pub fn refresh_logging(py: Python<'_>) -> PyResult<()> {
-    if let Some(handle) = LOG_RESET.get() {
-        handle.reset();
-    }
-    crate::cache::refresh_debug_flag(py)
-}
-
-pub fn init_logging(py: Python<'_>) -> PyResult<()> {
-    if LOG_RESET.get().is_none() {
-        let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?;
-        // Another extension may own the `log` facade already; then records go there.
-        if let Ok(handle) = logger.install() {
-            let _ = LOG_RESET.set(handle);
-        }
-    }
-    crate::cache::refresh_debug_flag(py)
+    crate::bindings::registry::clear_every_cache(py);
 }

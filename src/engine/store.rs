@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 
-use crate::key::Key;
+use crate::engine::key::Key;
 
 /// Why a value left the store; logged, and used by callers that treat causes differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,7 +241,7 @@ impl<V> Store<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::KeyWriter;
+    use crate::engine::key::KeyWriter;
 
     fn key(n: i64) -> Key {
         let mut w = KeyWriter::new();

@@ -9,7 +9,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::buffer_hash::{digest, Digest, INLINE_LIMIT};
+use crate::engine::buffer_hash::{digest, Digest, INLINE_LIMIT};
 
 /// Type tags. One byte each; the value that follows is described next to each tag.
 #[repr(u8)]

@@ -16,25 +16,14 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyTuple, PyType};
 
-use crate::buffer_hash::{digest, StridedView, DETACH_LIMIT, INLINE_LIMIT};
-use crate::encode::{type_fqn, Encoder};
-use crate::encode_objects::LoadedClass;
-use crate::errors::CacheError;
-use crate::key::Tag;
-
-static NDARRAY: LoadedClass = LoadedClass::new("numpy", "ndarray");
-pub(crate) static NUMPY_SCALAR: LoadedClass = LoadedClass::new("numpy", "generic");
-static NUMPY_DTYPE: LoadedClass = LoadedClass::new("numpy", "dtype");
-static MASKED_ARRAY: LoadedClass = LoadedClass::new("numpy.ma", "MaskedArray");
-static PD_SERIES: LoadedClass = LoadedClass::new("pandas", "Series");
-static PD_FRAME: LoadedClass = LoadedClass::new("pandas", "DataFrame");
-static PD_INDEX: LoadedClass = LoadedClass::new("pandas", "Index");
-static PD_RANGE_INDEX: LoadedClass = LoadedClass::new("pandas", "RangeIndex");
-static PD_MULTI_INDEX: LoadedClass = LoadedClass::new("pandas", "MultiIndex");
-static PD_CATEGORICAL: LoadedClass = LoadedClass::new("pandas", "Categorical");
-static PL_FRAME: LoadedClass = LoadedClass::new("polars", "DataFrame");
-static PL_SERIES: LoadedClass = LoadedClass::new("polars", "Series");
-static PIL_IMAGE: LoadedClass = LoadedClass::new("PIL.Image", "Image");
+use super::classes::{
+    MASKED_ARRAY, NDARRAY, NUMPY_DTYPE, PD_CATEGORICAL, PD_FRAME, PD_INDEX, PD_MULTI_INDEX,
+    PD_RANGE_INDEX, PD_SERIES, PIL_IMAGE, PL_FRAME, PL_SERIES,
+};
+use super::{type_fqn, Encoder};
+use crate::bindings::errors::CacheError;
+use crate::engine::buffer_hash::{digest, StridedView, DETACH_LIMIT, INLINE_LIMIT};
+use crate::engine::key::Tag;
 
 /// A memoryview of `obj` when its export is 0-dimensional.
 fn zero_dim_view<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {

@@ -20,110 +20,13 @@ use pyo3::types::{
     PyMappingProxy, PyMemoryView, PyModule, PyString, PyTuple, PyType, PyWeakrefReference,
 };
 
-use crate::encode::{is_builtin_subclass, type_fqn, Encoder};
-use crate::encode_data::NUMPY_SCALAR;
-use crate::errors::CacheError;
-use crate::key::Tag;
-
-/// A class of a module that fastcache never imports itself: found through `sys.modules`
-/// once its module is loaded, then remembered.
-pub(crate) struct LoadedClass {
-    module: &'static str,
-    path: &'static str,
-    /// The module name as a Python string, made once: the `sys.modules` probe of a library
-    /// that is not loaded is then a single dict lookup, no allocation.
-    module_key: PyOnceLock<Py<PyString>>,
-    cell: PyOnceLock<Py<PyType>>,
-}
-
-impl LoadedClass {
-    pub(crate) const fn new(module: &'static str, path: &'static str) -> Self {
-        LoadedClass {
-            module,
-            path,
-            module_key: PyOnceLock::new(),
-            cell: PyOnceLock::new(),
-        }
-    }
-
-    /// The class, or `None` while its module is not (fully) loaded.
-    pub(crate) fn get<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyType>> {
-        if let Some(ty) = self.cell.get(py) {
-            return Some(ty.bind(py).clone());
-        }
-        let key = self
-            .module_key
-            .get_or_init(py, || PyString::intern(py, self.module).unbind());
-        let module = sys_modules(py).get_item(key.bind(py)).ok()??;
-        let mut found = module;
-        for part in self.path.split('.') {
-            found = found.getattr(part).ok()?;
-        }
-        let ty = found.cast_into::<PyType>().ok()?;
-        let _ = self.cell.set(py, ty.clone().unbind());
-        Some(ty)
-    }
-
-    /// Whether `obj`'s real type (not its `__class__`, which mocks and proxies fake) is this
-    /// class or a subclass of it.
-    pub(crate) fn has_instance(&self, obj: &Bound<'_, PyAny>) -> bool {
-        match self.get(obj.py()) {
-            Some(ty) => obj.get_type().is_subclass(&ty).unwrap_or(false),
-            None => false,
-        }
-    }
-}
-
-fn sys_modules(py: Python<'_>) -> Bound<'_, PyDict> {
-    static MODULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
-    MODULES
-        .get_or_init(py, || {
-            py.import("sys")
-                .and_then(|sys| sys.getattr("modules"))
-                .and_then(|m| Ok(m.cast_into::<PyDict>()?))
-                .map(Bound::unbind)
-                .unwrap_or_else(|_| PyDict::new(py).unbind())
-        })
-        .bind(py)
-        .clone()
-}
-
-/// A function of an always-available standard module, imported on first use.
-fn stdlib<'py>(
-    cell: &'static PyOnceLock<Py<PyAny>>,
-    py: Python<'py>,
-    module: &str,
-    name: &str,
-) -> PyResult<Bound<'py, PyAny>> {
-    cell.get_or_try_init(py, || {
-        Ok::<_, PyErr>(py.import(module)?.getattr(name)?.unbind())
-    })
-    .map(|f| f.bind(py).clone())
-}
-
-static MOCK: LoadedClass = LoadedClass::new("unittest.mock", "NonCallableMock");
-static ENUM: LoadedClass = LoadedClass::new("enum", "Enum");
-static UUID: LoadedClass = LoadedClass::new("uuid", "UUID");
-static PATTERN: LoadedClass = LoadedClass::new("re", "Pattern");
-static PARTIAL: LoadedClass = LoadedClass::new("functools", "partial");
-static STRING_IO: LoadedClass = LoadedClass::new("io", "StringIO");
-static BYTES_IO: LoadedClass = LoadedClass::new("io", "BytesIO");
-static IO_BASE: LoadedClass = LoadedClass::new("io", "IOBase");
-static TEMP_FILE: LoadedClass = LoadedClass::new("tempfile", "_TemporaryFileWrapper");
-static ARRAY: LoadedClass = LoadedClass::new("array", "array");
-static PYDANTIC: LoadedClass = LoadedClass::new("pydantic", "BaseModel");
-static PYDANTIC_V1: LoadedClass = LoadedClass::new("pydantic.v1", "BaseModel");
-static NUMPY_UFUNC: LoadedClass = LoadedClass::new("numpy", "ufunc");
-static METHOD: LoadedClass = LoadedClass::new("types", "MethodType");
-static BUILTIN_METHOD: LoadedClass = LoadedClass::new("types", "BuiltinMethodType");
-static DESCRIPTORS: [LoadedClass; 6] = [
-    LoadedClass::new("types", "MethodDescriptorType"),
-    LoadedClass::new("types", "WrapperDescriptorType"),
-    LoadedClass::new("types", "MethodWrapperType"),
-    LoadedClass::new("types", "GetSetDescriptorType"),
-    LoadedClass::new("types", "MemberDescriptorType"),
-    LoadedClass::new("types", "ClassMethodDescriptorType"),
-];
+use super::classes::{
+    stdlib, ARRAY, BUILTIN_METHOD, BYTES_IO, DESCRIPTORS, ENUM, IO_BASE, METHOD, MOCK,
+    NUMPY_SCALAR, NUMPY_UFUNC, PARTIAL, PATTERN, PYDANTIC, PYDANTIC_V1, STRING_IO, TEMP_FILE, UUID,
+};
+use super::{is_builtin_subclass, type_fqn, Encoder};
+use crate::bindings::errors::CacheError;
+use crate::engine::key::Tag;
 
 /// `object`'s own slots, to tell a class that customises hashing or pickling from one that
 /// inherits the identity defaults.

@@ -1,0 +1,18 @@
+//! The cache's policy in plain Rust, with no interpreter and no Python types in sight:
+//! everything here is unit-tested with `cargo test` alone.
+//!
+//! - `key`: the type-tagged, length-prefixed argument encoding a cache entry is keyed by;
+//! - `buffer_hash`: the 128-bit keyed digest of large byte buffers, strided or not;
+//! - `store`: one function's LRU map with a ttl, handing back every value it lets go;
+//! - `flight`: one in-flight computation that other callers wait for (single flight);
+//! - `ttl`: the pandas-style duration grammar of `ttl` strings;
+//! - `workers`: the bounded pool that runs background refreshes;
+//! - `fork_fresh`: process-wide state that a forked child starts afresh.
+
+pub mod buffer_hash;
+pub mod flight;
+pub mod fork_fresh;
+pub mod key;
+pub mod store;
+pub mod ttl;
+pub mod workers;
