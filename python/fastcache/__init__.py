@@ -10,6 +10,7 @@ import atexit as _atexit
 import os as _os
 
 from fastcache import _fastcache
+from fastcache._decorator import CacheInfo, cache_resource
 from fastcache._fastcache import (
     BadTTLStringError,
     BoundCachedMethod,
@@ -20,7 +21,6 @@ from fastcache._fastcache import (
     UserHashError,
     refresh_logging,
 )
-from fastcache._options import CacheInfo, cache_resource
 
 # Stop the expiry reaper and refresh workers before the interpreter finalizes.
 _atexit.register(_fastcache.shutdown)
