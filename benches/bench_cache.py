@@ -23,8 +23,9 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # Run as a script, Python puts benches/ first on sys.path already; this keeps the harness
 # importable under `python -P` (safe path) and when this file is loaded from elsewhere.

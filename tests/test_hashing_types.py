@@ -174,7 +174,7 @@ def _seek(stream, position):
     return stream
 
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 PLUS_ONE = datetime.timezone(datetime.timedelta(hours=1))
 UUID_A = uuid.UUID("12345678-1234-5678-1234-567812345678")
 

@@ -3,9 +3,10 @@ time to exec the same script without the decorator line, measured in the same ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness.results import CaseResult
 from harness.timing import prepare, run_interleaved

@@ -6,8 +6,9 @@ is in every figure alike."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from itertools import repeat
-from typing import Any, Callable
+from typing import Any
 
 from harness.functions import LOAD_SOURCE, METHOD_SOURCE, ONE_ARG_SOURCE, fresh_function, serial
 from harness.results import CaseResult

@@ -6,8 +6,9 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Callable
 from itertools import repeat
-from typing import Any, Callable
+from typing import Any
 
 from harness.functions import LOAD_SOURCE, fresh_function
 from harness.peers import Peer

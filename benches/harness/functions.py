@@ -4,7 +4,8 @@ fastcache and Streamlit find a function's cache by module + qualname + source.""
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 serial = itertools.count()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import gc
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.peers import NotExpressible, Peer
 from harness.results import Cell, Unsupported
