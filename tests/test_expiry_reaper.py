@@ -261,6 +261,42 @@ def test_exit_while_the_reaper_is_releasing_is_clean():
         assert proc.stderr == ""
 
 
+def test_a_ttl_beyond_the_clock_never_expires_and_eager_expiry_keeps_working():
+    # `ttl=sys.maxsize` is a common way to say "never": it must neither expire nor stop
+    # the reaper from expiring other caches' entries.
+    proc = run_script(
+        """
+        import sys, threading
+        import fastcache
+
+        released = threading.Event()
+
+        @fastcache.cache_resource(ttl=sys.maxsize, max_entries=2)
+        def maxsize(key):
+            return [key]
+
+        @fastcache.cache_resource(ttl=1e300)
+        def huge(key):
+            return [key]
+
+        @fastcache.cache_resource(ttl=0.1, on_release=lambda v: released.set())
+        def short(key):
+            return [key]
+
+        kept = [maxsize(k) for k in range(3)] + [huge(0)]
+        short(0)
+        assert released.wait(3), "the reaper stopped expiring entries"
+        assert maxsize(2) is kept[2] and maxsize(1) is kept[1], "a never-expiring entry left"
+        assert huge(0) is kept[3]
+        assert maxsize.cache_info().currsize == 2
+        print("done", flush=True)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "done\n"
+    assert proc.stderr == ""
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
 def test_no_background_thread_without_a_ttl():
     """The reaper costs nothing (not even a thread) when no cache has a ttl."""

@@ -85,6 +85,16 @@ impl Ttl {
             Ttl::After(ttl) => now.saturating_duration_since(written) >= ttl,
         }
     }
+
+    /// When a value written at `written` expires; `None` for never, including a ttl so
+    /// long that the instant is past what the clock can represent (`ttl=sys.maxsize` is a
+    /// common way to say "never").
+    pub fn expires_at(self, written: Instant) -> Option<Instant> {
+        match self {
+            Ttl::Never => None,
+            Ttl::After(ttl) => written.checked_add(ttl),
+        }
+    }
 }
 
 pub struct Store<V> {
@@ -231,10 +241,7 @@ impl<V> Store<V> {
 
     /// The earliest moment an entry will expire, for a background reaper.
     pub fn next_expiry(&self) -> Option<Instant> {
-        match self.ttl {
-            Ttl::Never => None,
-            Ttl::After(ttl) => self.oldest_write.map(|w| w + ttl),
-        }
+        self.oldest_write.and_then(|w| self.ttl.expires_at(w))
     }
 }
 
@@ -297,6 +304,28 @@ mod tests {
         let far = t0 + Duration::from_secs(10_000_000);
         assert_eq!(hit(&mut never, 1, far), Some(1));
         assert_eq!(never.next_expiry(), None);
+    }
+
+    #[test]
+    fn a_ttl_past_the_clock_range_never_expires() {
+        let t0 = Instant::now();
+        for secs in [i64::MAX as f64, 1e300, u64::MAX as f64] {
+            let ttl = Ttl::from_secs(secs);
+            assert_eq!(ttl.expires_at(t0), None, "ttl of {secs} s");
+            let mut store = Store::new(ttl, Some(2));
+            let mut removed = Vec::new();
+            store.insert(key(1), 1, t0, &mut removed);
+            store.insert(key(2), 2, t0, &mut removed);
+            store.insert(key(3), 3, t0, &mut removed); // the expiry scan before eviction
+            assert_eq!(store.next_expiry(), None);
+            assert!(store
+                .reap_expired(t0 + Duration::from_secs(1 << 40))
+                .is_empty());
+            assert_eq!(
+                hit(&mut store, 3, t0 + Duration::from_secs(1 << 40)),
+                Some(3)
+            );
+        }
     }
 
     #[test]
