@@ -356,7 +356,7 @@ def test_cancelled_computation_is_not_cached(run_async):
 
 
 @pytest.mark.parametrize("how", ["function", "key", "global"])
-def test_clear_during_async_computation_returns_the_value_but_does_not_store_it(how, run_async):
+def test_clear_during_async_computation_returns_and_stores_the_value(how, run_async):
     started = threading.Event()
     gate = threading.Event()
     released = []
@@ -372,6 +372,7 @@ def test_clear_during_async_computation_returns_the_value_but_does_not_store_it(
 
     async def main():
         first = asyncio.create_task(load(1))
+        waiter = asyncio.create_task(load(1))
         await until(started)
         if how == "function":
             load.clear()
@@ -381,14 +382,18 @@ def test_clear_during_async_computation_returns_the_value_but_does_not_store_it(
             cache_resource.clear()
         gate.set()
         value = await first
+        waited = await waiter
+        released_by_then = list(released)
         again = await load(1)
-        return value, again
+        return value, waited, released_by_then, again
 
-    value, again = run_async(main)
-    assert value.serial == 0, "the caller still gets the value computed during the clear"
-    assert [v.serial for v in released] == [0], "the unstored value goes through on_release"
-    assert released[0] is value
-    assert again.serial == 1, "the value computed during the clear must not be stored"
+    value, waited, released_by_then, again = run_async(main)
+    assert value.serial == 0, "the caller gets the value computed during the clear"
+    assert waited is value, "a waiter shares it"
+    assert released_by_then == [], "nobody may receive a value already released"
+    assert again is value, "the value computed during the clear is stored"
+    load.clear()
+    assert released == [value]
 
 
 def test_async_values_are_released_and_freed_on_clear(run_async):

@@ -347,9 +347,9 @@ def test_released_values_are_freed_after_on_release(scenario, released):
 @pytest.mark.parametrize(
     "clear", ["function", "key", "global"], ids=["clear()", "clear(args)", "cache_resource.clear()"]
 )
-def test_clear_during_computation_returns_the_value_but_does_not_store_it(
-    clear, in_thread, released
-):
+def test_clear_during_computation_returns_and_stores_the_value(clear, in_thread, released):
+    # As Streamlit: the clear removes what was cached at that moment; the computation
+    # running meanwhile finishes, its caller gets the value, and it is stored.
     started, proceed = threading.Event(), threading.Event()
 
     @cache_resource(on_release=released)
@@ -371,12 +371,12 @@ def test_clear_during_computation_returns_the_value_but_does_not_store_it(
     proceed.set()
     value = call.get()
     assert isinstance(value, Resource) and value.label == 1
-    fresh = computing(1)
-    assert fresh is not value, "a value computed across a clear must not be stored"
-    released.assert_each_released_once(value)
-    assert released.count(fresh) == 0
+    assert released.count(value) == 0, "the caller got a value already released"
+    assert computing(1) is value, "a value computed across a clear is stored"
     if clear != "key":
         released.assert_each_released_once(stored_before)
+    computing.clear()
+    released.assert_each_released_once(value)
 
 
 def test_replaced_write_releases_the_replaced_value_once(released):
@@ -425,27 +425,40 @@ def test_clearing_another_key_during_computation_keeps_the_computed_value(in_thr
     assert len(released) == 0
 
 
-def test_waiters_on_a_computation_cleared_meanwhile_do_not_hang(in_thread, released):
+def test_waiters_on_a_computation_cleared_meanwhile_get_a_live_value(in_thread, released):
+    # Eight callers wait on a slow connect; a clear lands meanwhile. Every one of them gets
+    # the connection, none of them a closed one, and it stays cached.
     started, proceed = threading.Event(), threading.Event()
+    closed_when_received = []
 
-    @cache_resource(on_release=released)
-    def computing_shared(x):
+    def close(value):
+        value.closed = True
+        released(value)
+
+    @cache_resource(on_release=close)
+    def connect(x):
         started.set()
         assert proceed.wait(HANG_TIMEOUT)
         return Resource(x)
 
-    owner = in_thread(computing_shared, 1)
+    def call():
+        value = connect(1)
+        closed_when_received.append(getattr(value, "closed", False))
+        return value
+
+    owner = in_thread(call)
     assert started.wait(HANG_TIMEOUT)
-    waiter = in_thread(computing_shared, 1)
-    time.sleep(0.05)  # let the waiter reach the in-flight computation
-    computing_shared.clear()
+    waiters = [in_thread(call) for _ in range(8)]
+    time.sleep(0.05)  # let the waiters reach the in-flight computation
+    connect.clear()
     proceed.set()
     value = owner.get()
-    waited = waiter.get()
-    assert waited.label == 1
+    assert all(w.get() is value for w in waiters)
+    assert closed_when_received == [False] * 9
+    assert len(released) == 0
+    assert connect(1) is value
+    connect.clear()
     released.assert_each_released_once(value)
-    if waited is not value:  # the waiter arrived after the owner finished: it computed anew
-        assert released.count(waited) == 0
 
 
 # --- on_release errors and re-entry ----------------------------------------------------

@@ -59,8 +59,6 @@ struct InFlight {
     flight: Arc<Flight<Py<PyAny>>>,
     /// The asyncio task computing it, for an async function (None: the flight's thread).
     owner_task: Option<Py<PyAny>>,
-    /// Set by a clear while computing: the value goes to its caller but is not stored.
-    discard: bool,
 }
 
 struct CacheState {
@@ -315,7 +313,6 @@ impl ResourceCache {
                 InFlight {
                     flight: Arc::clone(&flight),
                     owner_task: task.map(|t| t.clone().unbind()),
-                    discard: false,
                 },
             );
             drop(state);
@@ -369,27 +366,19 @@ impl ResourceCache {
         }
     }
 
-    /// Stores the value an owner computed (unless a clear discarded it meanwhile) and
-    /// wakes its waiters. Returns the value for the owner's caller.
+    /// Stores the value an owner computed and wakes its waiters. Returns the value for the
+    /// owner's caller. A clear while it was computing does not stop it from being stored:
+    /// the clear removed what was cached at that moment, and every caller of this
+    /// computation gets a value that is still cached (never one already released).
     pub fn complete(&self, py: Python<'_>, slot: OwnerSlot, value: Py<PyAny>) -> Py<PyAny> {
         let mut removed = Vec::new();
         let (running, mut state) = self.take_inflight(py, &slot);
-        let keep = matches!(running, Some(InFlight { discard: false, .. }));
-        if keep {
-            state
-                .store
-                .insert(slot.key, value.clone_ref(py), self.now(), &mut removed);
-        }
+        state
+            .store
+            .insert(slot.key, value.clone_ref(py), self.now(), &mut removed);
         drop(state);
         drop(running);
         slot.flight.finish(FlightState::Done(value.clone_ref(py)));
-        if !keep {
-            // Cleared while computing: the caller gets the value, the cache does not keep it.
-            removed.push(Removed {
-                value: value.clone_ref(py),
-                cause: RemovalCause::Cleared,
-            });
-        }
         self.release(py, removed);
         value
     }
@@ -573,14 +562,11 @@ impl ResourceCache {
         }
     }
 
-    /// Removes every entry (releasing each) and makes running computations and refreshes
-    /// not store their value.
+    /// Removes every entry (releasing each) and makes running refreshes not store their
+    /// value. Computations running meanwhile still store theirs when they finish.
     pub fn clear(&self, py: Python<'_>) {
         let values = {
             let mut state = lock_attached(py, &self.state);
-            for running in state.inflight.values_mut() {
-                running.discard = true;
-            }
             for discarded in state.refreshing.values_mut() {
                 *discarded = true;
             }
@@ -590,14 +576,11 @@ impl ResourceCache {
         self.release(py, cleared(values));
     }
 
-    /// Removes one entry (releasing it) and keeps a running computation or refresh of it
-    /// from storing.
+    /// Removes one entry (releasing it) and keeps a running refresh of it from storing (a
+    /// running computation of it still stores its value).
     pub fn clear_key(&self, py: Python<'_>, key: &[u8]) {
         let value = {
             let mut state = lock_attached(py, &self.state);
-            if let Some(running) = state.inflight.get_mut(key) {
-                running.discard = true;
-            }
             if let Some(discarded) = state.refreshing.get_mut(key) {
                 *discarded = true;
             }
