@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 use crate::bindings::errors::CacheError;
@@ -298,7 +299,7 @@ impl ResourceCache {
                 };
                 let flight = Arc::clone(&running.flight);
                 drop(state);
-                self.release_expired(py, expired);
+                self.release_expired(py, expired)?;
                 if reentrant {
                     return Err(CacheError::Reentrant {
                         func: self.name.clone(),
@@ -316,15 +317,19 @@ impl ResourceCache {
                 },
             );
             drop(state);
-            self.release_expired(py, expired);
+            let slot = OwnerSlot {
+                key: Key::from_bytes(key),
+                flight,
+            };
+            if let Err(interrupt) = self.release_expired(py, expired) {
+                self.abandon(py, slot);
+                return Err(interrupt.into());
+            }
             count(&self.misses);
             if debug_enabled() {
                 log::debug!(target: "fastcache", "miss ({}): {}", reason.as_str(), self.name);
             }
-            return Ok(Claim::Own(OwnerSlot {
-                key: Key::from_bytes(key),
-                flight,
-            }));
+            return Ok(Claim::Own(slot));
         }
     }
 
@@ -360,7 +365,7 @@ impl ResourceCache {
                         slot: Some(slot),
                     };
                     let value = compute()?; // an error drops `owner`: the flight fails
-                    return Ok(owner.complete(value));
+                    return Ok(owner.complete(value)?);
                 }
             }
         }
@@ -370,7 +375,14 @@ impl ResourceCache {
     /// owner's caller. A clear while it was computing does not stop it from being stored:
     /// the clear removed what was cached at that moment, and every caller of this
     /// computation gets a value that is still cached (never one already released).
-    pub fn complete(&self, py: Python<'_>, slot: OwnerSlot, value: Py<PyAny>) -> Py<PyAny> {
+    /// `Err` only for a Ctrl-C or `SystemExit` from `on_release` of a value the write
+    /// pushed out (the new value is stored all the same).
+    pub fn complete(
+        &self,
+        py: Python<'_>,
+        slot: OwnerSlot,
+        value: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
         let mut removed = Vec::new();
         let (running, mut state) = self.take_inflight(py, &slot);
         state
@@ -379,8 +391,8 @@ impl ResourceCache {
         drop(state);
         drop(running);
         slot.flight.finish(FlightState::Done(value.clone_ref(py)));
-        self.release(py, removed);
-        value
+        self.release(py, removed)?;
+        Ok(value)
     }
 
     /// Gives a computation up (it raised, or was cancelled): waiters wake and retry.
@@ -446,7 +458,7 @@ impl ResourceCache {
                     value: stale,
                     cause: RemovalCause::Invalid,
                 }],
-            );
+            )?;
         }
         Ok(None)
     }
@@ -497,7 +509,7 @@ impl ResourceCache {
                 &err,
             );
         }
-        self.release(py, removed);
+        self.release_in_background(py, removed);
     }
 
     /// Gives a refresh ticket back unused (the worker pool was busy, or validate failed).
@@ -507,35 +519,64 @@ impl ResourceCache {
             .remove(&ticket.key);
     }
 
-    fn release_expired(&self, py: Python<'_>, expired: Option<Py<PyAny>>) {
-        if let Some(value) = expired {
-            self.release(
+    fn release_expired(&self, py: Python<'_>, expired: Option<Py<PyAny>>) -> PyResult<()> {
+        match expired {
+            Some(value) => self.release(
                 py,
                 vec![Removed {
                     value,
                     cause: RemovalCause::Expired,
                 }],
-            );
+            ),
+            None => Ok(()),
         }
     }
 
     /// Hands values that left the cache to `on_release`, one by one, with no lock held.
-    /// An exception there is logged and never stops the others.
-    pub fn release(&self, py: Python<'_>, removed: Vec<Removed<Py<PyAny>>>) {
-        self.release_while(py, removed, || true);
+    /// An `Exception` there is logged and never stops the others; a `BaseException` that
+    /// is not one (Ctrl-C, `SystemExit`) is returned, for the caller to raise, once every
+    /// other value has been released.
+    pub fn release(&self, py: Python<'_>, removed: Vec<Removed<Py<PyAny>>>) -> PyResult<()> {
+        self.release_while(py, removed, || true)
     }
 
-    /// [`ResourceCache::release`], stopping (dropping the rest without `on_release`) as
-    /// soon as `go_on` says so: the reaper stops this way at interpreter exit.
-    pub fn release_while(
+    /// [`ResourceCache::release`] where there is no caller to raise to (a background
+    /// refresh, the reaper): a Ctrl-C or `SystemExit` from `on_release` is logged too.
+    pub fn release_in_background(&self, py: Python<'_>, removed: Vec<Removed<Py<PyAny>>>) {
+        self.release_in_background_while(py, removed, || true);
+    }
+
+    /// [`ResourceCache::release_in_background`], stopping (dropping the rest without
+    /// `on_release`) as soon as `go_on` says so: the reaper stops this way at exit.
+    pub fn release_in_background_while(
         &self,
         py: Python<'_>,
         removed: Vec<Removed<Py<PyAny>>>,
         go_on: impl Fn() -> bool,
     ) {
-        if removed.is_empty() {
-            return;
+        if let Err(interrupt) = self.release_while(py, removed, go_on) {
+            log_exception(
+                py,
+                &format!(
+                    "on_release of '{}' raised in a background thread, where there is no \
+                     caller to raise it to",
+                    self.name
+                ),
+                &interrupt,
+            );
         }
+    }
+
+    fn release_while(
+        &self,
+        py: Python<'_>,
+        removed: Vec<Removed<Py<PyAny>>>,
+        go_on: impl Fn() -> bool,
+    ) -> PyResult<()> {
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let mut interrupt: Option<PyErr> = None;
         let callbacks = self.callbacks(py);
         for Removed { value, cause } in removed {
             if !go_on() {
@@ -546,6 +587,11 @@ impl ResourceCache {
             }
             if let Some(on_release) = &callbacks.on_release {
                 if let Err(err) = on_release.bind(py).call1((value.bind(py),)) {
+                    if interrupt.is_none() && !err.is_instance_of::<PyException>(py) {
+                        interrupt = Some(err);
+                        drop(value);
+                        continue;
+                    }
                     log_exception(
                         py,
                         &format!(
@@ -560,11 +606,12 @@ impl ResourceCache {
             }
             drop(value);
         }
+        interrupt.map_or(Ok(()), Err)
     }
 
     /// Removes every entry (releasing each) and makes running refreshes not store their
     /// value. Computations running meanwhile still store theirs when they finish.
-    pub fn clear(&self, py: Python<'_>) {
+    pub fn clear(&self, py: Python<'_>) -> PyResult<()> {
         let values = {
             let mut state = lock_attached(py, &self.state);
             for discarded in state.refreshing.values_mut() {
@@ -573,12 +620,12 @@ impl ResourceCache {
             state.refresh_cooldown.clear();
             state.store.drain()
         };
-        self.release(py, cleared(values));
+        self.release(py, cleared(values))
     }
 
     /// Removes one entry (releasing it) and keeps a running refresh of it from storing (a
     /// running computation of it still stores its value).
-    pub fn clear_key(&self, py: Python<'_>, key: &[u8]) {
+    pub fn clear_key(&self, py: Python<'_>, key: &[u8]) -> PyResult<()> {
         let value = {
             let mut state = lock_attached(py, &self.state);
             if let Some(discarded) = state.refreshing.get_mut(key) {
@@ -587,7 +634,7 @@ impl ResourceCache {
             state.refresh_cooldown.remove(key);
             state.store.remove(key)
         };
-        self.release(py, cleared(value.into_iter().collect()));
+        self.release(py, cleared(value.into_iter().collect()))
     }
 
     /// For the reaper: takes the expired entries out (released by the caller after the
@@ -693,7 +740,7 @@ struct OwnerGuard<'a, 'py> {
 }
 
 impl OwnerGuard<'_, '_> {
-    fn complete(mut self, value: Py<PyAny>) -> Py<PyAny> {
+    fn complete(mut self, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let slot = self.slot.take().expect("completed once");
         self.cache.complete(self.py, slot, value)
     }

@@ -52,6 +52,6 @@ fn wrong_ttl_type(value: &Bound<'_, PyAny>) -> PyErr {
 
 /// `cache_resource.clear()`: clears every cache, releasing every entry.
 #[pyfunction]
-pub fn clear_all(py: Python<'_>) {
-    crate::bindings::registry::clear_every_cache(py);
+pub fn clear_all(py: Python<'_>) -> PyResult<()> {
+    crate::bindings::registry::clear_every_cache(py)
 }

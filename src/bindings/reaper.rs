@@ -109,7 +109,7 @@ fn run(shared: &'static Shared) {
                 if let Some(next) = next {
                     next_pass = next_pass.min(next.max(now + Duration::from_millis(5)));
                 }
-                cache.release_while(py, removed, || !stopping());
+                cache.release_in_background_while(py, removed, || !stopping());
             }
             Some(next_pass)
         });

@@ -31,14 +31,14 @@ pub fn cache_for(
     name: String,
     options: CacheOptions,
     callbacks: Callbacks,
-) -> Arc<ResourceCache> {
+) -> PyResult<Arc<ResourceCache>> {
     let mut registry = lock_attached(py, &REGISTRY);
     if let Some(existing) = registry.by_identity.get(&identity) {
         if *existing.options() == options {
             let existing = Arc::clone(existing);
             drop(registry);
             existing.replace_callbacks(py, callbacks);
-            return existing;
+            return Ok(existing);
         }
     }
     let cache = Arc::new(ResourceCache::new(name, options, callbacks));
@@ -50,9 +50,10 @@ pub fn cache_for(
         if debug_enabled() {
             log::debug!(target: "fastcache", "options changed, cache replaced: {}", old.name());
         }
-        old.clear(py);
+        // A Ctrl-C from its on_release reaches the decoration; the new cache is in place.
+        old.clear(py)?;
     }
-    cache
+    Ok(cache)
 }
 
 /// Every live cache (the registry lock is held by the caller).
@@ -60,12 +61,18 @@ fn live_caches(registry: &Registry) -> Vec<Arc<ResourceCache>> {
     registry.all.iter().filter_map(Weak::upgrade).collect()
 }
 
-/// `cache_resource.clear()`: every entry of every cache, released.
-pub fn clear_every_cache(py: Python<'_>) {
+/// `cache_resource.clear()`: every entry of every cache, released. A Ctrl-C or
+/// `SystemExit` from an `on_release` is raised once every cache has been cleared.
+pub fn clear_every_cache(py: Python<'_>) -> PyResult<()> {
     let caches = live_caches(&lock_attached(py, &REGISTRY));
+    let mut interrupt = Ok(());
     for cache in &caches {
-        cache.clear(py);
+        let cleared = cache.clear(py);
+        if interrupt.is_ok() {
+            interrupt = cleared;
+        }
     }
+    interrupt
 }
 
 /// For the reaper: the caches whose entries expire.

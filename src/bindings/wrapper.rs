@@ -167,15 +167,11 @@ impl CachedFunction {
     ) -> PyResult<()> {
         let no_arguments = args.is_empty() && kwargs.is_none_or(|k| k.is_empty());
         if no_arguments {
-            self.cache.clear(py);
-            return Ok(());
+            return self.cache.clear(py);
         }
         let mut encoder = Encoder::new(&self.hash_funcs, &self.name);
         match self.plan.key(&mut encoder, bound_to, args, kwargs) {
-            Ok(Some(key)) => {
-                self.cache.clear_key(py, key.as_bytes());
-                Ok(())
-            }
+            Ok(Some(key)) => self.cache.clear_key(py, key.as_bytes()),
             Ok(None) => Err(PyTypeError::new_err(format!(
                 "{}.clear() takes the arguments of {}(): the ones given do not fit its \
                  signature; call clear() with no arguments to clear every entry",
@@ -224,7 +220,7 @@ impl CachedFunction {
             validate,
             on_release,
         };
-        let cache = cache_for(py, identity, qualname, options, callbacks);
+        let cache = cache_for(py, identity, qualname, options, callbacks)?;
         if cache.expires() {
             crate::bindings::reaper::ensure_started();
         }
@@ -534,7 +530,7 @@ impl PendingEntry {
 impl PendingEntry {
     fn complete(&self, py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let slot = self.take_slot(py)?;
-        Ok(self.cache.complete(py, slot, value))
+        self.cache.complete(py, slot, value)
     }
 
     fn abandon(&self, py: Python<'_>) -> PyResult<()> {

@@ -5,7 +5,7 @@
 //! Runs attached to the interpreter and before any cache lock is taken, because
 //! `hash_funcs` (and the conversions of big ints and odd strings) call back into Python.
 
-use pyo3::exceptions::PyRecursionError;
+use pyo3::exceptions::{PyException, PyRecursionError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -390,7 +390,10 @@ impl<'a> Encoder<'a> {
         let output = hash_func.call1((obj,)).map_err(|cause| {
             // A hash function that calls the cached function again raises from the inner
             // call: pass that error on instead of wrapping it once per level.
-            if cause.is_instance_of::<UserHashError>(obj.py()) {
+            // Ctrl-C and `SystemExit` are not the hash function's bug: they go on as they are.
+            if cause.is_instance_of::<UserHashError>(obj.py())
+                || !cause.is_instance_of::<PyException>(obj.py())
+            {
                 return CacheError::Python(cause);
             }
             CacheError::UserHash(Box::new(UserHashFailure {
