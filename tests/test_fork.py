@@ -263,3 +263,108 @@ def test_expired_entries_are_still_reaped_in_the_child():
         assert released.wait(1.5), "no entry of the child was reaped"
 
     run_in_child(check, deadline=CHILD_DEADLINE)
+
+
+# --- releases in a child: only the process that created a value releases it ---------
+
+
+def _recording_release():
+    """An on_release recording (pid, label) of each value it is given, in the process
+    that calls it."""
+    seen = []
+
+    def on_release(value):
+        seen.append((os.getpid(), value[0]))
+
+    return on_release, seen
+
+
+@pytest.mark.parametrize("how", ["clear()", "clear(args)", "cache_resource.clear()"])
+def test_child_clearing_an_inherited_entry_drops_it_without_on_release(how):
+    on_release, seen = _recording_release()
+
+    @cache_resource(on_release=on_release)
+    def load(key):
+        return (key, os.getpid())
+
+    inherited = load("parent's")
+
+    def check():
+        assert load("parent's") is inherited, "inherited entries are hits in the child"
+        own = load("child's")
+        {
+            "clear()": load.clear,
+            "clear(args)": lambda: (load.clear("parent's"), load.clear("child's")),
+            "cache_resource.clear()": cache_resource.clear,
+        }[how]()
+        assert seen == [(os.getpid(), "child's")], f"released in the child: {seen}"
+        assert load("parent's") is not inherited, "the inherited entry left the child's cache"
+        assert own[1] == os.getpid()
+
+    run_in_child(check)
+    assert seen == []
+    assert load("parent's") is inherited, "the parent keeps its entry"
+    load.clear()
+    assert seen == [(os.getpid(), "parent's")]
+
+
+def test_child_evicting_an_inherited_entry_drops_it_without_on_release():
+    on_release, seen = _recording_release()
+
+    @cache_resource(max_entries=1, on_release=on_release)
+    def load(key):
+        return (key, os.getpid())
+
+    load("parent's")
+
+    def check():
+        load("child's")  # evicts the inherited entry
+        assert seen == [], f"the inherited entry was released in the child: {seen}"
+        load("child's again")  # evicts the child's own entry
+        assert seen == [(os.getpid(), "child's")]
+
+    run_in_child(check)
+    assert seen == []
+
+
+def test_child_expiring_an_inherited_entry_drops_it_without_on_release():
+    on_release, seen = _recording_release()
+    ttl = 0.2
+
+    @cache_resource(ttl=ttl, on_release=on_release)
+    def load(key):
+        return (key, os.getpid())
+
+    load("parent's")
+
+    def check():
+        own = load("child's")
+        deadline = time.monotonic() + 3
+        # Expiry is eager: the reaper releases both without further calls.
+        while len(seen) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(ttl)  # give a wrongful release of the inherited entry time to show
+        assert seen == [(os.getpid(), "child's")], seen
+        assert own[1] == os.getpid()
+        assert load.cache_info().currsize == 0
+
+    run_in_child(check)
+
+
+def test_child_failing_validate_on_an_inherited_entry_drops_it_without_on_release():
+    on_release, seen = _recording_release()
+    parent = os.getpid()
+
+    @cache_resource(validate=lambda v: v[1] == os.getpid(), on_release=on_release)
+    def load(key):
+        return (key, os.getpid())
+
+    load("parent's")
+
+    def check():
+        fresh = load("parent's")  # validate rejects the parent's value
+        assert fresh[1] == os.getpid() != parent
+        assert seen == [], f"the inherited entry was released in the child: {seen}"
+
+    run_in_child(check)
+    assert seen == []

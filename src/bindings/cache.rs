@@ -22,6 +22,7 @@ use crate::bindings::errors::CacheError;
 use crate::bindings::logging::{debug_enabled, log_exception};
 use crate::engine::flight::{Flight, FlightState, Outcome};
 use crate::engine::key::Key;
+use crate::engine::process::{self, Generation};
 use crate::engine::store::{Lookup, RemovalCause, Removed, Store, Ttl};
 
 /// Takes a cache lock. Every cache lock is held only by attached threads and only for
@@ -56,6 +57,21 @@ pub struct Callbacks {
     pub on_release: Option<Py<PyAny>>,
 }
 
+/// A cached value, and which process created it: only that one releases it.
+pub struct Stored {
+    value: Py<PyAny>,
+    created_in: Generation,
+}
+
+impl Stored {
+    fn new(value: Py<PyAny>) -> Self {
+        Stored {
+            value,
+            created_in: process::generation(),
+        }
+    }
+}
+
 struct InFlight {
     flight: Arc<Flight<Py<PyAny>>>,
     /// The asyncio task computing it, for an async function (None: the flight's thread).
@@ -63,7 +79,7 @@ struct InFlight {
 }
 
 struct CacheState {
-    store: Store<Py<PyAny>>,
+    store: Store<Stored>,
     inflight: HashMap<Key, InFlight, ahash::RandomState>,
     /// Keys with a background refresh running, and whether a clear has since discarded it.
     refreshing: HashMap<Key, bool, ahash::RandomState>,
@@ -254,8 +270,8 @@ impl ResourceCache {
             let now = self.now();
             let mut expired = None;
             match state.store.get(key, now) {
-                Lookup::Hit(value, written) => {
-                    let value = value.clone_ref(py);
+                Lookup::Hit(stored, written) => {
+                    let value = stored.value.clone_ref(py);
                     let stale =
                         self.options.background_refresh && self.fresh_for.is_expired(written, now);
                     let refresh = if stale {
@@ -385,9 +401,10 @@ impl ResourceCache {
     ) -> PyResult<Py<PyAny>> {
         let mut removed = Vec::new();
         let (running, mut state) = self.take_inflight(py, &slot);
+        let stored = Stored::new(value.clone_ref(py));
         state
             .store
-            .insert(slot.key, value.clone_ref(py), self.now(), &mut removed);
+            .insert(slot.key, stored, self.now(), &mut removed);
         drop(state);
         drop(running);
         slot.flight.finish(FlightState::Done(value.clone_ref(py)));
@@ -449,7 +466,7 @@ impl ResourceCache {
         }
         let removed = lock_attached(py, &self.state)
             .store
-            .remove_if(key, |stored| stored.is(&value));
+            .remove_if(key, |stored| stored.value.is(&value));
         drop(value);
         if let Some(stale) = removed {
             self.release(
@@ -477,14 +494,15 @@ impl ResourceCache {
         let discarded = state.refreshing.remove(&ticket.key).unwrap_or(true);
         let failure = match outcome {
             Ok(value) if !discarded => {
+                let stored = Stored::new(value);
                 state
                     .store
-                    .insert(ticket.key, value, Instant::now(), &mut removed);
+                    .insert(ticket.key, stored, Instant::now(), &mut removed);
                 None
             }
             Ok(value) => {
                 removed.push(Removed {
-                    value,
+                    value: Stored::new(value),
                     cause: RemovalCause::Cleared,
                 });
                 None
@@ -519,7 +537,7 @@ impl ResourceCache {
             .remove(&ticket.key);
     }
 
-    fn release_expired(&self, py: Python<'_>, expired: Option<Py<PyAny>>) -> PyResult<()> {
+    fn release_expired(&self, py: Python<'_>, expired: Option<Stored>) -> PyResult<()> {
         match expired {
             Some(value) => self.release(
                 py,
@@ -536,13 +554,13 @@ impl ResourceCache {
     /// An `Exception` there is logged and never stops the others; a `BaseException` that
     /// is not one (Ctrl-C, `SystemExit`) is returned, for the caller to raise, once every
     /// other value has been released.
-    pub fn release(&self, py: Python<'_>, removed: Vec<Removed<Py<PyAny>>>) -> PyResult<()> {
+    pub fn release(&self, py: Python<'_>, removed: Vec<Removed<Stored>>) -> PyResult<()> {
         self.release_while(py, removed, || true)
     }
 
     /// [`ResourceCache::release`] where there is no caller to raise to (a background
     /// refresh, the reaper): a Ctrl-C or `SystemExit` from `on_release` is logged too.
-    pub fn release_in_background(&self, py: Python<'_>, removed: Vec<Removed<Py<PyAny>>>) {
+    pub fn release_in_background(&self, py: Python<'_>, removed: Vec<Removed<Stored>>) {
         self.release_in_background_while(py, removed, || true);
     }
 
@@ -551,7 +569,7 @@ impl ResourceCache {
     pub fn release_in_background_while(
         &self,
         py: Python<'_>,
-        removed: Vec<Removed<Py<PyAny>>>,
+        removed: Vec<Removed<Stored>>,
         go_on: impl Fn() -> bool,
     ) {
         if let Err(interrupt) = self.release_while(py, removed, go_on) {
@@ -570,7 +588,7 @@ impl ResourceCache {
     fn release_while(
         &self,
         py: Python<'_>,
-        removed: Vec<Removed<Py<PyAny>>>,
+        removed: Vec<Removed<Stored>>,
         go_on: impl Fn() -> bool,
     ) -> PyResult<()> {
         if removed.is_empty() {
@@ -578,8 +596,27 @@ impl ResourceCache {
         }
         let mut interrupt: Option<PyErr> = None;
         let callbacks = self.callbacks(py);
-        for Removed { value, cause } in removed {
+        for Removed {
+            value: stored,
+            cause,
+        } in removed
+        {
             if !go_on() {
+                continue;
+            }
+            let Stored { value, created_in } = stored;
+            if !process::created_here(created_in) {
+                // Inherited through a fork: the parent still owns what it holds (its
+                // connection, file or directory), so the child only lets go of it.
+                if debug_enabled() {
+                    log::debug!(
+                        target: "fastcache",
+                        "drop without release ({}, created before a fork): {}",
+                        cause.as_str(),
+                        self.name
+                    );
+                }
+                drop(value);
                 continue;
             }
             if debug_enabled() {
@@ -639,7 +676,7 @@ impl ResourceCache {
 
     /// For the reaper: takes the expired entries out (released by the caller after the
     /// lock is gone) and says when to look again.
-    pub fn reap(&self, py: Python<'_>, now: Instant) -> (Vec<Removed<Py<PyAny>>>, Option<Instant>) {
+    pub fn reap(&self, py: Python<'_>, now: Instant) -> (Vec<Removed<Stored>>, Option<Instant>) {
         let mut state = lock_attached(py, &self.state);
         let removed = state.store.reap_expired(now);
         (removed, state.store.next_expiry())
@@ -701,7 +738,7 @@ fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<Ref
     })
 }
 
-fn cleared(values: Vec<Py<PyAny>>) -> Vec<Removed<Py<PyAny>>> {
+fn cleared(values: Vec<Stored>) -> Vec<Removed<Stored>> {
     values
         .into_iter()
         .map(|value| Removed {

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 /// After `fork`, in the child.
 #[pyfunction]
 pub fn after_fork_in_child(py: Python<'_>) {
+    crate::engine::process::start_new_generation_after_fork();
     crate::engine::workers::reset_refresh_pool_after_fork();
     crate::bindings::registry::forget_other_threads_after_fork(py);
     crate::bindings::reaper::reset_after_fork();
@@ -27,6 +28,7 @@ const REFRESH_GRACE: Duration = Duration::from_secs(1);
 /// At interpreter exit: stop the refresh workers and the reaper.
 #[pyfunction]
 pub fn shutdown(py: Python<'_>) {
+    crate::engine::process::set_exiting();
     let unstarted = py.detach(|| crate::engine::workers::refresh_pool().stop(REFRESH_GRACE));
     drop(unstarted); // attached again: the jobs' Python references go here
     crate::bindings::reaper::shut_down(py);

@@ -7,12 +7,14 @@
 //! - `flight`: one in-flight computation that other callers wait for (single flight);
 //! - `ttl`: the pandas-style duration grammar of `ttl` strings;
 //! - `workers`: the bounded pool that runs background refreshes;
-//! - `fork_fresh`: process-wide state that a forked child starts afresh.
+//! - `fork_fresh`: process-wide state that a forked child starts afresh;
+//! - `process`: which process created a value (fork), and whether the interpreter exits.
 
 pub mod buffer_hash;
 pub mod flight;
 pub mod fork_fresh;
 pub mod key;
+pub mod process;
 pub mod store;
 pub mod ttl;
 pub mod workers;
