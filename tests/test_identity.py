@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import math
 import textwrap
+import threading
 import weakref
 from datetime import timedelta
 
@@ -274,6 +275,80 @@ def test_global_clear_reaches_a_replaced_cache_still_used_by_its_old_wrapper(rel
     assert old(1) is kept_by_old
     fastcache.cache_resource.clear()
     released.assert_each_released_once(kept_by_old)
+
+
+def test_values_left_in_a_replaced_cache_are_released_when_its_last_wrapper_goes(released):
+    define = _factory(released)
+    old = define(ttl=60)
+    define(ttl=120)  # replaces the cache; `old` keeps working on the replaced one
+    computed_after = [old(1), old(2)]
+    assert old(1) is computed_after[0]
+    assert len(released) == 0, "still cached: nothing is released yet"
+    del old
+    gc.collect()
+    released.assert_each_released_once(*computed_after)
+
+
+def test_clear_of_an_old_wrapper_releases_its_entries_once(released):
+    define = _factory(released)
+    old = define(max_entries=3)
+    define(max_entries=4)
+    value = old(1)
+    old.clear()
+    released.assert_each_released_once(value)
+    del old
+    gc.collect()
+    released.assert_each_released_once(value)
+
+
+def test_every_value_is_released_exactly_once_when_threads_keep_redecorating():
+    """Threads re-decorate one function with alternating ttls (each replacing the cache)
+    and call through the wrappers they hold: once every wrapper is gone and the caches
+    are cleared, every value created has been released exactly once."""
+    lock = threading.Lock()
+    created, released = [], {}
+
+    def on_release(value):
+        with lock:
+            released[id(value)] = released.get(id(value), 0) + 1
+
+    def configurable(x):
+        value = Resource(x)
+        with lock:
+            created.append(value)
+        return value
+
+    errors = []
+
+    def worker(seed):
+        try:
+            held = []
+            for i in range(300):
+                wrapper = cache_resource(ttl=60 + (seed + i) % 3, on_release=on_release)(
+                    configurable
+                )
+                held.append(wrapper)
+                for x in range(3):
+                    wrapper(x)
+                if len(held) > 4:
+                    held.pop(0)  # an old wrapper goes, its (maybe replaced) cache with it
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    fastcache.cache_resource.clear()
+    gc.collect()
+    assert len(created) > 1000
+    never = [v for v in created if id(v) not in released]
+    twice = [v for v in created if released.get(id(v), 0) > 1]
+    assert not never, f"{len(never)} of {len(created)} values were never released"
+    assert not twice, f"{len(twice)} values were released more than once"
 
 
 def test_hash_funcs_do_not_change_identity_for_exec_code():

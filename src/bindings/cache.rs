@@ -714,6 +714,29 @@ impl ResourceCache {
     }
 }
 
+impl Drop for ResourceCache {
+    /// The last holder of a cache let go of it: a cache replaced by a re-decoration with
+    /// other options lives on while wrappers from before still use it, and values they
+    /// computed are stored in it. Whatever is still stored leaves through `on_release`
+    /// here, as every value leaves, unless the interpreter is exiting (then values are
+    /// only dropped, as at exit for every cache) or this thread cannot run Python.
+    fn drop(&mut self) {
+        let values = self.state.get_mut().store.drain();
+        if values.is_empty() {
+            return;
+        }
+        // SAFETY: `PyGILState_Check` only reads this thread's interpreter state.
+        let attached = unsafe { pyo3::ffi::PyGILState_Check() } == 1;
+        if !attached || process::exiting() {
+            // Not attached: PyO3 defers these decrements to the next attached moment.
+            drop(values);
+            return;
+        }
+        // Refused (only possible inside a GC traversal): the values go with the closure.
+        let _ = Python::try_attach(|py| self.release_in_background(py, cleared(values)));
+    }
+}
+
 /// Adds one to a statistics counter. A plain load and store, not a locked add: callers are
 /// attached, so the GIL already orders them, and `cache_info()` figures need no more.
 fn count(counter: &AtomicU64) {
