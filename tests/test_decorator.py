@@ -571,3 +571,91 @@ def test_exceptions_subclass_the_matching_builtins():
     assert issubclass(fastcache.ReentrantCallError, RecursionError)
     assert issubclass(fastcache.SessionScopeError, RuntimeError)
     assert issubclass(fastcache.UserHashError, Exception)
+
+
+# --- statistics reset as functools' cache_clear does ----------------------------------
+
+
+def test_clear_resets_cache_info():
+    @cache_resource(max_entries=5)
+    def counted_then_cleared(x):
+        return object()
+
+    counted_then_cleared(1)
+    counted_then_cleared(1)
+    counted_then_cleared(2)
+    assert counted_then_cleared.cache_info() == (1, 2, 5, 2)
+    counted_then_cleared.clear()
+    assert counted_then_cleared.cache_info() == (0, 0, 5, 0)
+    counted_then_cleared(1)
+    assert counted_then_cleared.cache_info() == (0, 1, 5, 1)
+
+
+def test_clearing_one_entry_keeps_the_counts():
+    @cache_resource
+    def one_entry_cleared(x):
+        return object()
+
+    one_entry_cleared(1)
+    one_entry_cleared(1)
+    one_entry_cleared(2)
+    one_entry_cleared.clear(1)
+    assert one_entry_cleared.cache_info() == (1, 2, None, 1)
+
+
+def test_global_clear_resets_every_cache_info():
+    @cache_resource
+    def first_counted(x):
+        return object()
+
+    @cache_resource
+    def second_counted(x):
+        return object()
+
+    for fn in (first_counted, second_counted):
+        fn(1)
+        fn(1)
+    fastcache.cache_resource.clear()
+    assert first_counted.cache_info() == (0, 0, None, 0)
+    assert second_counted.cache_info() == (0, 0, None, 0)
+
+
+def test_cache_clear_is_clear(released):
+    @cache_resource(on_release=released)
+    def aliased(x):
+        return object()
+
+    a, b = aliased(1), aliased(2)
+    aliased.cache_clear(1)
+    released.assert_each_released_once(a)
+    assert aliased(2) is b
+    aliased.cache_clear()
+    released.assert_each_released_once(a, b)
+    assert aliased.cache_info() == (0, 0, None, 0)
+
+
+def test_bound_method_has_cache_clear_cache_info_and_cache_parameters(released):
+    class Model:
+        def __init__(self, name):
+            self.name = name
+
+        def __eq__(self, other):
+            return isinstance(other, Model) and other.name == self.name
+
+        def __hash__(self):
+            return hash(self.name)
+
+        @cache_resource(max_entries=4, on_release=released)
+        def predict(self, x):
+            return object()
+
+    first, second = Model("a"), Model("b")
+    kept, dropped = first.predict(1), second.predict(1)
+    second.predict.cache_clear(1)
+    released.assert_each_released_once(dropped)
+    assert first.predict(1) is kept
+    assert first.predict.cache_info() == (1, 2, 4, 1)
+    assert first.predict.cache_parameters()["max_entries"] == 4
+    first.predict.cache_clear()
+    released.assert_each_released_once(kept, dropped)
+    assert Model.predict.cache_info() == (0, 0, 4, 0)

@@ -247,11 +247,11 @@ impl ResourceCache {
 
     /// `(hits, misses, current size)`.
     pub fn stats(&self, py: Python<'_>) -> (u64, u64, usize) {
-        let size = lock_attached(py, &self.state).store.len();
+        let state = lock_attached(py, &self.state);
         (
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed),
-            size,
+            state.store.len(),
         )
     }
 
@@ -646,11 +646,16 @@ impl ResourceCache {
         interrupt.map_or(Ok(()), Err)
     }
 
-    /// Removes every entry (releasing each) and makes running refreshes not store their
-    /// value. Computations running meanwhile still store theirs when they finish.
+    /// Removes every entry (releasing each), makes running refreshes not store their
+    /// value, and starts the statistics afresh (as `functools`' `cache_clear()` does).
+    /// Computations running meanwhile still store theirs when they finish.
     pub fn clear(&self, py: Python<'_>) -> PyResult<()> {
         let values = {
             let mut state = lock_attached(py, &self.state);
+            // Under the cache lock, so a `cache_info()` never pairs the old counts with the
+            // emptied store.
+            self.hits.store(0, Ordering::Relaxed);
+            self.misses.store(0, Ordering::Relaxed);
             for discarded in state.refreshing.values_mut() {
                 *discarded = true;
             }

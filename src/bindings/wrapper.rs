@@ -278,6 +278,17 @@ impl CachedFunction {
         self.clear_with(py, None, args, kwargs)
     }
 
+    /// The same as `clear`, under the name `functools.lru_cache` gives it.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn cache_clear(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        self.clear_with(py, None, args, kwargs)
+    }
+
     /// `functools`-style statistics: `CacheInfo(hits, misses, maxsize, currsize)`.
     fn cache_info(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let (hits, misses, size) = self.cache.stats(py);
@@ -347,6 +358,27 @@ impl BoundCachedMethod {
         self.function
             .get()
             .clear_with(py, Some(self.instance.bind(py)), args, kwargs)
+    }
+
+    /// The same as `clear`, under the name `functools.lru_cache` gives it.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn cache_clear(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        self.clear(py, args, kwargs)
+    }
+
+    /// The function's statistics (every instance's entries: one cache per function).
+    fn cache_info(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.function.get().cache_info(py)
+    }
+
+    /// The options the function was decorated with.
+    fn cache_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.function.get().cache_parameters(py)
     }
 
     #[getter]
