@@ -21,7 +21,7 @@ mod _fastcache {
     #[pymodule_export]
     use crate::bindings::lifecycle::{after_fork_in_child, shutdown};
     #[pymodule_export]
-    use crate::bindings::logging::refresh_logging;
+    use crate::bindings::logging::set_debug_logging;
     #[pymodule_export]
     use crate::bindings::options::{clear_all, ttl_seconds};
     #[pymodule_export]
@@ -32,6 +32,6 @@ mod _fastcache {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         crate::bindings::wrapper::mark_method_descriptor(m.py());
-        crate::bindings::logging::init_logging(m.py())
+        Ok(())
     }
 }

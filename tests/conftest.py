@@ -132,12 +132,10 @@ def run_async() -> Callable[..., Any]:
 
 @pytest.fixture
 def debug_log():
-    """Turns on debug records of the ``fastcache`` logger (and tells fastcache, which caches
-    the level), restoring the previous level afterwards."""
+    """Turns on debug records of the ``fastcache`` logger, restoring the previous level
+    afterwards."""
     logger = logging.getLogger("fastcache")
     previous = logger.level
     logger.setLevel(logging.DEBUG)
-    fastcache.refresh_logging()
     yield logger
     logger.setLevel(previous)
-    fastcache.refresh_logging()

@@ -9,7 +9,7 @@ test suite.
 import atexit as _atexit
 import os as _os
 
-from fastcache import _fastcache
+from fastcache import _fastcache, _logging
 from fastcache._decorator import CacheInfo, cache_resource
 from fastcache._fastcache import (
     BadTTLStringError,
@@ -19,8 +19,11 @@ from fastcache._fastcache import (
     SessionScopeError,
     UnhashableParamError,
     UserHashError,
-    refresh_logging,
 )
+from fastcache._logging import refresh_logging
+
+# Debug records follow the logging configuration as it changes (see fastcache._logging).
+_logging.install()
 
 # Stop the expiry reaper and refresh workers before the interpreter finalizes.
 _atexit.register(_fastcache.shutdown)

@@ -18,7 +18,7 @@ __all__ = [
     "UserHashError",
     "after_fork_in_child",
     "clear_all",
-    "refresh_logging",
+    "set_debug_logging",
     "shutdown",
     "ttl_seconds",
 ]
@@ -90,8 +90,8 @@ def ttl_seconds(value: object) -> float:
     """A ``ttl`` argument in seconds (``inf`` for None)."""
 
 def clear_all() -> None: ...
-def refresh_logging() -> None:
-    """Re-read the ``fastcache`` logger's level after changing it at run time."""
+def set_debug_logging(enabled: bool) -> None:
+    """Whether debug records are built (set by ``fastcache._logging``)."""
 
 def after_fork_in_child() -> None: ...
 def shutdown() -> None: ...

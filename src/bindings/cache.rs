@@ -19,8 +19,12 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 use crate::bindings::errors::CacheError;
-use crate::bindings::logging::{debug_enabled, log_exception};
+use crate::bindings::logging::{
+    debug_enabled, log_exception, log_hit, log_inherited_drop, log_miss, log_release,
+    removal_reason,
+};
 use crate::engine::flight::{Flight, FlightState, Outcome};
+use crate::engine::human::human_duration;
 use crate::engine::key::Key;
 use crate::engine::process::{self, Generation};
 use crate::engine::store::{Lookup, RemovalCause, Removed, Store, Ttl};
@@ -143,11 +147,12 @@ enum MissReason {
 }
 
 impl MissReason {
+    /// The record's `fastcache_reason`.
     fn as_str(self) -> &'static str {
         match self {
-            MissReason::Absent => "not cached",
+            MissReason::Absent => "new key",
             MissReason::Expired => "expired",
-            MissReason::Invalid => "validate rejected the cached value",
+            MissReason::Invalid => "validate failed",
         }
     }
 }
@@ -228,6 +233,14 @@ impl ResourceCache {
         }
     }
 
+    /// How long an entry written at `written` stays fresh from `now` (None without a ttl).
+    fn expires_in(&self, written: Instant, now: Instant) -> Option<Duration> {
+        match self.fresh_for {
+            Ttl::Never => None,
+            Ttl::After(ttl) => Some(ttl.saturating_sub(now.saturating_duration_since(written))),
+        }
+    }
+
     fn id(&self) -> usize {
         self as *const Self as usize
     }
@@ -284,8 +297,7 @@ impl ResourceCache {
                         Ok(Some(value)) => {
                             count(&self.hits);
                             if debug_enabled() {
-                                let stale = if stale { " (stale, refreshing)" } else { "" };
-                                log::debug!(target: "fastcache", "hit{stale}: {}", self.name);
+                                log_hit(py, &self.name, stale, self.expires_in(written, now));
                             }
                             return Ok(Claim::Hit { value, refresh });
                         }
@@ -343,7 +355,7 @@ impl ResourceCache {
             }
             count(&self.misses);
             if debug_enabled() {
-                log::debug!(target: "fastcache", "miss ({}): {}", reason.as_str(), self.name);
+                log_miss(py, &self.name, reason.as_str());
             }
             return Ok(Claim::Own(slot));
         }
@@ -518,11 +530,14 @@ impl ResourceCache {
         if let Some(err) = failure {
             log_exception(
                 py,
-                &format!(
+                "refresh",
+                &self.name,
+                "raised",
+                format!(
                     "background refresh of '{}' raised; the stale value keeps being served \
-                     and the refresh is retried in {} s",
+                     and the refresh is retried in {}",
                     self.name,
-                    REFRESH_COOLDOWN.as_secs()
+                    human_duration(REFRESH_COOLDOWN)
                 ),
                 &err,
             );
@@ -575,7 +590,10 @@ impl ResourceCache {
         if let Err(interrupt) = self.release_while(py, removed, go_on) {
             log_exception(
                 py,
-                &format!(
+                "release",
+                &self.name,
+                "raised",
+                format!(
                     "on_release of '{}' raised in a background thread, where there is no \
                      caller to raise it to",
                     self.name
@@ -609,18 +627,13 @@ impl ResourceCache {
                 // Inherited through a fork: the parent still owns what it holds (its
                 // connection, file or directory), so the child only lets go of it.
                 if debug_enabled() {
-                    log::debug!(
-                        target: "fastcache",
-                        "drop without release ({}, created before a fork): {}",
-                        cause.as_str(),
-                        self.name
-                    );
+                    log_inherited_drop(py, &self.name, cause);
                 }
                 drop(value);
                 continue;
             }
             if debug_enabled() {
-                log::debug!(target: "fastcache", "release ({}): {}", cause.as_str(), self.name);
+                log_release(py, &self.name, cause);
             }
             if let Some(on_release) = &callbacks.on_release {
                 if let Err(err) = on_release.bind(py).call1((value.bind(py),)) {
@@ -629,13 +642,16 @@ impl ResourceCache {
                         drop(value);
                         continue;
                     }
+                    let reason = removal_reason(cause);
                     log_exception(
                         py,
-                        &format!(
-                            "on_release of '{}' raised while releasing a value ({}); the value \
-                             was released anyway",
+                        "release",
+                        &self.name,
+                        reason,
+                        format!(
+                            "on_release of '{}' raised while releasing a value ({reason}); the \
+                             value was released anyway",
                             self.name,
-                            cause.as_str()
                         ),
                         &err,
                     );

@@ -1,73 +1,158 @@
-//! The bridge to Python's `logging`: records go to the `fastcache` logger (through
-//! `pyo3-log`), and whether debug records are wanted is kept in an atomic flag so that a
-//! hit never asks Python.
+//! The bridge to Python's `logging`: fastcache's records go to the `fastcache` logger
+//! through `fastcache._logging.emit`, and an atomic flag says whether debug records are
+//! wanted at all, so that a hit with debug logging off never calls into Python.
+//!
+//! The flag follows the user's logging configuration at once: `fastcache._logging` hooks
+//! the point every level change goes through (`logging.Manager._clear_cache`) and sets it
+//! from there. It only pre-filters: a record that passes it still goes through the logger's
+//! own checks in Python, so a flag that is on too eagerly costs time, never a wrong record.
+//!
+//! Records are built by Python's `logging`, not through the `log` facade: each carries
+//! `fastcache_event`, `fastcache_function` and `fastcache_reason` attributes, and a handler
+//! that raises is dealt with by `logging`'s own rules (`Handler.handleError`) in `emit`,
+//! so no exception is ever left set behind a value fastcache returns.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use pyo3::intern;
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-/// Whether the `fastcache` logger wants debug records. Read on the hot path instead of
-/// asking the logging bridge, so a hit costs nothing when debug logging is off. Refreshed
-/// at import and by `fastcache.refresh_logging()`.
+use crate::engine::human::human_duration;
+use crate::engine::store::RemovalCause;
+
+/// Whether the `fastcache` logger wants debug records, as last computed by
+/// `fastcache._logging` (on import and on every change of logging levels).
 static DEBUG_LOGGING: AtomicBool = AtomicBool::new(false);
 
-pub fn refresh_debug_flag(py: Python<'_>) -> PyResult<()> {
-    let enabled = fastcache_logger(py)?
-        .call_method1(intern!(py, "isEnabledFor"), (10,))?
-        .is_truthy()?;
-    DEBUG_LOGGING.store(enabled, Ordering::Relaxed);
-    Ok(())
-}
-
+/// Read on the hot path instead of asking `logging`.
 pub fn debug_enabled() -> bool {
     DEBUG_LOGGING.load(Ordering::Relaxed)
 }
 
-fn fastcache_logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    LOGGER
-        .get_or_try_init(py, || {
-            py.import("logging")?
-                .call_method1("getLogger", ("fastcache",))
-                .map(Bound::unbind)
-        })
-        .map(|l| l.bind(py))
-}
-
-/// Logs `message` with the exception's traceback on the `fastcache` logger at ERROR.
-pub fn log_exception(py: Python<'_>, message: &str, err: &PyErr) {
-    let logged = fastcache_logger(py).and_then(|logger| {
-        let kwargs = pyo3::types::PyDict::new(py);
-        kwargs.set_item("exc_info", err.value(py))?;
-        logger.call_method("error", ("%s", message), Some(&kwargs))
-    });
-    if let Err(log_err) = logged {
-        // Logging itself failed: fall back to the unraisable hook rather than lose it.
-        log_err.write_unraisable(py, None);
-    }
-}
-
-static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
-
-/// Re-reads the `fastcache` logger's level (fastcache caches it so a hit never asks
-/// Python). Call after changing logging configuration at run time.
+/// Called by `fastcache._logging` whenever the logging configuration may have changed.
 #[pyfunction]
-pub fn refresh_logging(py: Python<'_>) -> PyResult<()> {
-    if let Some(handle) = LOG_RESET.get() {
-        handle.reset();
-    }
-    refresh_debug_flag(py)
+pub fn set_debug_logging(enabled: bool) {
+    DEBUG_LOGGING.store(enabled, Ordering::Relaxed);
 }
 
-pub fn init_logging(py: Python<'_>) -> PyResult<()> {
-    if LOG_RESET.get().is_none() {
-        let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?;
-        // Another extension may own the `log` facade already; then records go there.
-        if let Ok(handle) = logger.install() {
-            let _ = LOG_RESET.set(handle);
+const DEBUG: u8 = 10;
+const ERROR: u8 = 40;
+
+/// The `fastcache_reason` of a value leaving a cache.
+pub fn removal_reason(cause: RemovalCause) -> &'static str {
+    match cause {
+        RemovalCause::Expired => "expired",
+        RemovalCause::Evicted => "evicted",
+        RemovalCause::Replaced => "replaced",
+        RemovalCause::Cleared => "cleared",
+        RemovalCause::Invalid => "validate failed",
+    }
+}
+
+/// A hit; `expires_in` when the cache has a ttl. A stale hit (background refresh) says so.
+pub fn log_hit(py: Python<'_>, function: &str, stale: bool, expires_in: Option<Duration>) {
+    let (reason, message) = if stale {
+        (
+            Some("stale"),
+            format!("hit: {function} (stale, refreshing in the background)"),
+        )
+    } else if let Some(left) = expires_in {
+        (
+            None,
+            format!("hit: {function} (expires in {})", human_duration(left)),
+        )
+    } else {
+        (None, format!("hit: {function}"))
+    };
+    emit(py, DEBUG, message, "hit", function, reason, None);
+}
+
+/// A miss, with why the call computes: `"new key"`, `"expired"` or `"validate failed"`.
+pub fn log_miss(py: Python<'_>, function: &str, reason: &str) {
+    let message = format!("miss: {function} ({reason})");
+    emit(py, DEBUG, message, "miss", function, Some(reason), None);
+}
+
+/// A value leaving the cache, with why.
+pub fn log_release(py: Python<'_>, function: &str, cause: RemovalCause) {
+    let reason = removal_reason(cause);
+    let message = format!("release: {function} ({reason})");
+    emit(py, DEBUG, message, "release", function, Some(reason), None);
+}
+
+/// In a forked child: a value inherited from the parent left the cache without
+/// `on_release` (the parent still owns what it holds).
+pub fn log_inherited_drop(py: Python<'_>, function: &str, cause: RemovalCause) {
+    let reason = removal_reason(cause);
+    let message = format!("drop without release: {function} ({reason}, created before a fork)");
+    emit(py, DEBUG, message, "drop", function, Some(reason), None);
+}
+
+/// A re-decoration with other options replaced the function's cache.
+pub fn log_cache_replaced(py: Python<'_>, function: &str) {
+    let message = format!("cache replaced: {function} (its options changed)");
+    emit(
+        py,
+        DEBUG,
+        message,
+        "cache replaced",
+        function,
+        Some("options changed"),
+        None,
+    );
+}
+
+/// An exception fastcache does not propagate (from `on_release`, or from a background
+/// refresh), logged at ERROR with its traceback.
+pub fn log_exception(
+    py: Python<'_>,
+    event: &str,
+    function: &str,
+    reason: &str,
+    message: String,
+    err: &PyErr,
+) {
+    emit(py, ERROR, message, event, function, Some(reason), Some(err));
+}
+
+fn emit(
+    py: Python<'_>,
+    level: u8,
+    message: String,
+    event: &str,
+    function: &str,
+    reason: Option<&str>,
+    exception: Option<&PyErr>,
+) {
+    let outcome = emitter(py).and_then(|emit| {
+        emit.call1((
+            level,
+            message,
+            event,
+            function,
+            reason,
+            exception.map(|e| e.value(py)),
+        ))
+    });
+    if let Err(err) = outcome {
+        // `emit` hands every `Exception` from a handler to `Handler.handleError`; what
+        // gets here is a `BaseException` (or `fastcache._logging` could not be imported,
+        // as late in interpreter exit). Nothing may stay set behind the caller's value.
+        if err.is_instance_of::<PyKeyboardInterrupt>(py) {
+            // Ctrl-C while a handler ran: never swallowed. Re-raised in the main thread at
+            // its next check, as if the signal had arrived just now.
+            // SAFETY: `PyErr_SetInterrupt` only marks a pending signal; it may be called
+            // from any thread, attached or not.
+            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+        } else {
+            err.write_unraisable(py, None);
         }
     }
-    refresh_debug_flag(py)
+}
+
+fn emitter(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static EMIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    EMIT.import(py, "fastcache._logging", "emit")
 }

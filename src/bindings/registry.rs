@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use pyo3::prelude::*;
 
 use crate::bindings::cache::{lock_attached, CacheOptions, Callbacks, ResourceCache};
-use crate::bindings::logging::debug_enabled;
+use crate::bindings::logging::{debug_enabled, log_cache_replaced};
 
 /// Every cache of the process: by function identity for reuse, and all of them for
 /// `cache_resource.clear()`, the reaper and fork handling (a replaced cache still used by
@@ -48,7 +48,7 @@ pub fn cache_for(
     drop(registry);
     if let Some(old) = replaced {
         if debug_enabled() {
-            log::debug!(target: "fastcache", "options changed, cache replaced: {}", old.name());
+            log_cache_replaced(py, old.name());
         }
         // A Ctrl-C from its on_release reaches the decoration; the new cache is in place.
         old.clear(py)?;

@@ -8,11 +8,13 @@
 //! - `ttl`: the pandas-style duration grammar of `ttl` strings;
 //! - `workers`: the bounded pool that runs background refreshes;
 //! - `fork_fresh`: process-wide state that a forked child starts afresh;
-//! - `process`: which process created a value (fork), and whether the interpreter exits.
+//! - `process`: which process created a value (fork), and whether the interpreter exits;
+//! - `human`: durations as people read them ("59m 58s"), for logs, reprs and messages.
 
 pub mod buffer_hash;
 pub mod flight;
 pub mod fork_fresh;
+pub mod human;
 pub mod key;
 pub mod process;
 pub mod store;

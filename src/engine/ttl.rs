@@ -9,9 +9,10 @@
 //! state, so every such oddity is matched on purpose; each is pointed out where it happens.
 //! Behaviour was checked against pandas 3.1.1, string by string (see the tests).
 //!
-//! The crate depends on `humantime`, but it is not used here: its grammar is not pandas'. It
-//! has no fractions ("1.5 days"), no clock form ("02:03:04"), no ISO-8601 durations, no bare
-//! nanosecond numbers, and it reads "1M" as a month where pandas refuses it.
+//! `humantime` (which the crate uses to spell durations, in `human.rs`) does not parse
+//! these: its grammar is not pandas'. It has no fractions ("1.5 days"), no clock form
+//! ("02:03:04"), no ISO-8601 durations, no bare nanosecond numbers, and it reads "1M" as a
+//! month where pandas refuses it.
 //!
 //! Pure Rust: no Python types, unit-tested with `cargo test`.
 
