@@ -9,6 +9,7 @@ the test instead of hanging the suite.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import signal
@@ -368,3 +369,31 @@ def test_child_failing_validate_on_an_inherited_entry_drops_it_without_on_releas
 
     run_in_child(check)
     assert seen == []
+
+
+def test_child_logs_an_inherited_entry_it_drops_as_a_drop_not_a_release():
+    @cache_resource
+    def logged_inherited(x):
+        return object()
+
+    logged_inherited(1)
+
+    def check():
+        records = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record)
+
+        logger = logging.getLogger("fastcache")
+        logger.addHandler(Keep())
+        logger.setLevel(logging.DEBUG)
+        logged_inherited.clear()
+        events = [
+            (r.fastcache_event, r.fastcache_reason)
+            for r in records
+            if r.fastcache_function == logged_inherited.__qualname__
+        ]
+        assert events == [("drop", "cleared")], events
+
+    run_in_child(check)
