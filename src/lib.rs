@@ -26,7 +26,7 @@ mod _fastcache {
     use crate::bindings::options::{clear_all, ttl_seconds};
     #[pymodule_export]
     use crate::bindings::wrapper::{
-        AsyncCall, BoundCachedMethod, CachedFunction, FlightWaiter, PendingEntry,
+        AsyncCall, AsyncRefresh, BoundCachedMethod, CachedFunction, FlightWaiter, PendingEntry,
     };
 
     #[pymodule_init]

@@ -426,3 +426,230 @@ def test_exit_lets_a_nearly_finished_refresh_complete_outside_python(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert marker.exists(), "exit did not wait for the running refresh"
+
+
+# --- one computation per key, same-object refreshes, the caller's event loop ------------
+
+
+def test_refresh_returning_the_cached_object_does_not_release_it():
+    ttl = 0.2
+    singleton = Resource("pool", 0)
+    refreshed = threading.Event()
+    released = []
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=released.append)
+    def client(key):
+        if refreshed_once := len(calls) > 0:
+            refreshed.set()
+        calls.append(refreshed_once)
+        return singleton
+
+    calls = []
+    assert client(1) is singleton
+    time.sleep(ttl + 0.02)
+    assert client(1) is singleton  # stale: refreshed in the background
+    assert refreshed.wait(5)
+    assert wait_for(lambda: client.cache_info().currsize == 1 and len(calls) == 2)
+    time.sleep(0.05)  # a wrongful release would come right after the refresh stored
+    assert released == [], "the refresh released the object it still serves"
+    assert client(1) is singleton
+    client.clear()
+    assert released == [singleton]
+
+
+def test_clear_during_a_refresh_returning_the_cached_object_releases_it_once():
+    ttl = 0.3
+    singleton = Resource("pool", 0)
+    refresh_started, gate, refresh_done = threading.Event(), threading.Event(), threading.Event()
+    released = []
+    calls = []
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=released.append)
+    def client(key):
+        calls.append(key)
+        if len(calls) == 2:
+            refresh_started.set()
+            gate.wait(DEADLINE)
+            refresh_done.set()
+        return singleton
+
+    try:
+        client(1)
+        time.sleep(ttl + 0.02)
+        client(1)
+        assert refresh_started.wait(5)
+        client.clear()
+        assert released == [singleton]
+        gate.set()
+        assert refresh_done.wait(5)
+        time.sleep(0.05)  # the discarded refresh ends now
+        assert released == [singleton], "released twice"
+    finally:
+        gate.set()
+
+
+def test_a_caller_after_twice_ttl_waits_for_the_running_refresh():
+    """A refresh that outlasts ttl: a call at 2·ttl is a miss, and it shares the running
+    refresh instead of starting a second body for the key."""
+    ttl = 0.2
+    lock = threading.Lock()
+    active, most_active, runs = [0], [0], []
+    refresh_started, gate = threading.Event(), threading.Event()
+
+    @cache_resource(ttl=ttl, refresh_mode="background")
+    def load(key):
+        with lock:
+            active[0] += 1
+            most_active[0] = max(most_active[0], active[0])
+            serial = len(runs)
+            runs.append(serial)
+        try:
+            if serial == 1:
+                refresh_started.set()
+                gate.wait(DEADLINE)
+            return Resource(key, serial)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    try:
+        v0 = load(1)
+        written = time.monotonic()
+        sleep_until(written + ttl + 0.02)
+        assert load(1) is v0  # stale: the refresh starts and blocks
+        assert refresh_started.wait(5)
+        sleep_until(written + 2 * ttl + 0.05)
+        result = {}
+        caller = threading.Thread(target=lambda: result.setdefault("v", load(1)), daemon=True)
+        caller.start()
+        caller.join(0.2)
+        assert caller.is_alive(), "the caller after 2·ttl did not wait for the refresh"
+        assert runs == [0, 1], "a second body started beside the running refresh"
+        gate.set()
+        caller.join(DEADLINE)
+        assert not caller.is_alive()
+    finally:
+        gate.set()
+    assert result["v"].serial == 1, "the waiting caller gets the refreshed value"
+    assert load(1) is result["v"]
+    assert most_active[0] == 1
+    assert runs == [0, 1]
+
+
+def test_a_caller_waiting_for_a_refresh_that_a_clear_discards_computes_the_key():
+    ttl = 0.2
+    runs = []
+    refresh_started, gate = threading.Event(), threading.Event()
+    released = []
+
+    @cache_resource(ttl=ttl, refresh_mode="background", on_release=released.append)
+    def load(key):
+        serial = len(runs)
+        runs.append(serial)
+        if serial == 1:
+            refresh_started.set()
+            gate.wait(DEADLINE)
+        return Resource(key, serial)
+
+    try:
+        load(1)
+        written = time.monotonic()
+        sleep_until(written + ttl + 0.02)
+        load(1)
+        assert refresh_started.wait(5)
+        sleep_until(written + 2 * ttl + 0.05)
+        result = {}
+        caller = threading.Thread(target=lambda: result.setdefault("v", load(1)), daemon=True)
+        caller.start()
+        caller.join(0.1)
+        load.clear()  # discards the refresh: the waiting caller computes the key itself
+        caller.join(DEADLINE)
+        assert not caller.is_alive(), "the caller hangs on a discarded refresh"
+        value = result["v"]
+        assert value.serial == 2
+        assert value not in released
+        assert load(1) is value
+    finally:
+        gate.set()
+
+
+class LoopBound:
+    """A value tied to the event loop it was made on, as streams and async clients are."""
+
+    def __init__(self, serial):
+        self.serial = serial
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+
+    async def use(self):
+        assert asyncio.get_running_loop() is self.loop, "used on another loop"
+        self.queue.put_nowait(self.serial)
+        return await self.queue.get()
+
+
+def test_async_refresh_runs_on_the_loop_of_the_stale_call(run_async):
+    ttl = 0.3
+    runs = []
+
+    @cache_resource(ttl=ttl, refresh_mode="background")
+    async def connect(key):
+        runs.append(key)
+        await asyncio.sleep(0)
+        return LoopBound(len(runs) - 1)
+
+    async def main():
+        v0 = await connect(1)
+        await asyncio.sleep(ttl + 0.02)
+        assert await connect(1) is v0  # stale: the refresh is a task of this loop
+        end = time.monotonic() + 5
+        while (fresh := await connect(1)) is v0 and time.monotonic() < end:
+            await asyncio.sleep(0.005)
+        return asyncio.get_running_loop(), fresh, await fresh.use()
+
+    loop, fresh, used = run_async(main)
+    assert fresh.serial == 1, "never refreshed"
+    assert fresh.loop is loop, "the refresh ran on another event loop"
+    assert used == 1
+
+
+def test_async_refresh_is_given_up_when_its_loop_ends_and_retried_on_the_next(run_async):
+    ttl = 1.0
+    runs = []
+    gate = threading.Event()
+    refresh_started = threading.Event()
+
+    @cache_resource(ttl=ttl, refresh_mode="background")
+    async def connect(key):
+        runs.append(key)
+        if len(runs) == 2:
+            refresh_started.set()
+            while not gate.is_set():  # blocked until its loop goes away
+                await asyncio.sleep(0.005)
+        return LoopBound(len(runs) - 1)
+
+    written = []
+
+    async def first_loop():
+        v0 = await connect(1)
+        written.append(time.monotonic())
+        await asyncio.sleep(ttl + 0.02)
+        assert await connect(1) is v0  # stale: its refresh starts here, then blocks
+        while not refresh_started.is_set():
+            await asyncio.sleep(0.005)
+        return v0  # the loop ends, cancelling the refresh
+
+    async def second_loop():
+        v0_again = await connect(1)  # still stale: a new refresh, on this loop
+        end = written[0] + 2 * ttl - 0.1  # before the entry is old enough for a plain miss
+        while (fresh := await connect(1)) is v0_again and time.monotonic() < end:
+            await asyncio.sleep(0.005)
+        return asyncio.get_running_loop(), v0_again, fresh
+
+    try:
+        v0 = run_async(first_loop)
+        loop, v0_again, fresh = run_async(second_loop)
+    finally:
+        gate.set()
+    assert v0_again is v0
+    assert fresh.serial == 2 and fresh.loop is loop
+    assert len(runs) == 3

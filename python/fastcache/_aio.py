@@ -5,14 +5,27 @@ key up when it is awaited, inside the running task, and either returns the cache
 waits (without blocking the event loop) for the task or thread already computing it, or
 computes it. A waiter's cancellation never reaches the computation; the computing task's
 cancellation (or exception) hands the computation to the next waiter.
+
+A stale value (``refresh_mode="background"``) is returned at once and refreshed by a task
+on the same event loop, so a value bound to that loop (a stream, an async client) is
+replaced by one bound to it too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import weakref
 from typing import Any
 
-_HIT, _WAIT, _OWN = 0, 1, 2
+_HIT, _WAIT, _OWN, _STALE = 0, 1, 2, 3
+
+# The refresh tasks of each event loop, kept alive while their loop is: the loop itself
+# holds tasks only weakly. A loop that is dropped unfinished drops its refreshes with it
+# (each then gives its key back).
+_refreshes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _current_task() -> asyncio.Task[Any] | None:
@@ -27,6 +40,10 @@ async def resolve(call: Any) -> Any:
         kind, payload = call.claim(_current_task())
         if kind == _HIT:
             return payload
+        if kind == _STALE:
+            value, refresh = payload
+            _refresh_on_this_loop(call, refresh)
+            return value
         if kind == _WAIT:
             await _finished(payload)
             continue
@@ -36,6 +53,34 @@ async def resolve(call: Any) -> Any:
             payload.abandon()
             raise
         return payload.complete(value)
+
+
+def _refresh_on_this_loop(call: Any, refresh: Any) -> None:
+    """Starts the refresh as a task of the running loop, in an empty context: it belongs
+    to no caller, so it inherits nothing from the one that found the value stale."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # driven by hand, outside a running loop: nowhere to refresh
+        refresh.abandon()
+        return
+    task = loop.create_task(_refresh(call, refresh), context=contextvars.Context())
+    tasks = _refreshes.setdefault(loop, set())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _refresh(call: Any, refresh: Any) -> None:
+    if not refresh.begin(asyncio.current_task()):
+        return
+    try:
+        value = await call.invoke()
+    except Exception as exc:  # noqa: BLE001 - logged natively; the stale value stays
+        refresh.fail(exc)
+    except BaseException:  # cancelled (its loop is closing), or Ctrl-C: given up
+        refresh.abandon()
+        raise
+    else:
+        refresh.complete(value)
 
 
 def _settle(future: asyncio.Future[None]) -> None:

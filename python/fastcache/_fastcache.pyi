@@ -7,6 +7,7 @@ from fastcache._decorator import CacheInfo
 
 __all__ = [
     "AsyncCall",
+    "AsyncRefresh",
     "BadTTLStringError",
     "BoundCachedMethod",
     "CachedFunction",
@@ -76,6 +77,13 @@ class BoundCachedMethod:
 class AsyncCall:
     def claim(self, task: object | None) -> tuple[int, Any]: ...
     def invoke(self) -> Any: ...
+
+@final
+class AsyncRefresh:
+    def begin(self, task: object | None) -> bool: ...
+    def complete(self, value: Any) -> None: ...
+    def fail(self, error: BaseException) -> None: ...
+    def abandon(self) -> None: ...
 
 @final
 class FlightWaiter:

@@ -80,13 +80,19 @@ struct InFlight {
     flight: Arc<Flight<Py<PyAny>>>,
     /// The asyncio task computing it, for an async function (None: the flight's thread).
     owner_task: Option<Py<PyAny>>,
+    /// A background refresh (its id), rather than a caller's computation: a clear takes
+    /// it out of the table, since its value will be discarded.
+    refresh: Option<u64>,
 }
 
 struct CacheState {
     store: Store<Stored>,
     inflight: HashMap<Key, InFlight, ahash::RandomState>,
-    /// Keys with a background refresh running, and whether a clear has since discarded it.
-    refreshing: HashMap<Key, bool, ahash::RandomState>,
+    /// Keys with a background refresh reserved or running, and its id (a clear removes the
+    /// mark, so a refresh finding its mark gone knows it was discarded).
+    refreshing: HashMap<Key, u64, ahash::RandomState>,
+    /// The next refresh id.
+    next_refresh: u64,
     /// Keys whose last background refresh failed: not retried before the instant given.
     refresh_cooldown: HashMap<Key, Instant, ahash::RandomState>,
 }
@@ -184,10 +190,31 @@ pub struct OwnerSlot {
     flight: Arc<Flight<Py<PyAny>>>,
 }
 
-/// The right to refresh one stale key in the background.
+/// Which refresh of which key: handed back to give an unused refresh up.
 #[derive(Clone)]
-pub struct RefreshTicket {
+pub struct RefreshMark {
     key: Key,
+    id: u64,
+}
+
+/// The right to refresh one stale key in the background, with the stale value it
+/// replaces (a refresh that returns that very object must not release it).
+pub struct RefreshTicket {
+    mark: RefreshMark,
+    stale: Py<PyAny>,
+}
+
+impl RefreshTicket {
+    pub fn mark(&self) -> RefreshMark {
+        self.mark.clone()
+    }
+}
+
+/// A background refresh under way: its flight is what callers arriving after `2·ttl` wait
+/// for, so a key never has two computations at once.
+pub struct RefreshRun {
+    ticket: RefreshTicket,
+    flight: Arc<Flight<Py<PyAny>>>,
 }
 
 impl ResourceCache {
@@ -205,6 +232,7 @@ impl ResourceCache {
                 store: Store::new(keep_for, options.max_entries),
                 inflight: HashMap::default(),
                 refreshing: HashMap::default(),
+                next_refresh: 0,
                 refresh_cooldown: HashMap::default(),
             }),
             options,
@@ -293,6 +321,10 @@ impl ResourceCache {
                         None
                     };
                     drop(state);
+                    let refresh = refresh.map(|mark| RefreshTicket {
+                        mark,
+                        stale: value.clone_ref(py),
+                    });
                     match self.validated(py, key, value) {
                         Ok(Some(value)) => {
                             count(&self.hits);
@@ -303,7 +335,7 @@ impl ResourceCache {
                         }
                         other => {
                             if let Some(ticket) = refresh {
-                                self.cancel_refresh(py, ticket);
+                                self.cancel_refresh(py, &ticket.mark);
                             }
                             if other?.is_none() {
                                 reason = MissReason::Invalid;
@@ -342,6 +374,7 @@ impl ResourceCache {
                 InFlight {
                     flight: Arc::clone(&flight),
                     owner_task: task.map(|t| t.clone().unbind()),
+                    refresh: None,
                 },
             );
             drop(state);
@@ -492,41 +525,99 @@ impl ResourceCache {
         Ok(None)
     }
 
-    /// Ends a background refresh: stores the new value (releasing the one it replaces)
-    /// unless a clear discarded the refresh; on failure the stale value stays and the key
-    /// is not refreshed again for a minute.
-    pub fn finish_refresh(
+    /// Starts a refresh on the thread (or asyncio task) that will run it: the refresh
+    /// becomes the key's computation, which callers finding the entry expired wait for.
+    /// `None` when there is nothing to do: a clear discarded it before it started, or a
+    /// caller is already computing the key (the entry expired meanwhile).
+    pub fn begin_refresh(
         &self,
         py: Python<'_>,
         ticket: RefreshTicket,
-        outcome: PyResult<Py<PyAny>>,
-    ) {
+        task: Option<&Bound<'_, PyAny>>,
+    ) -> Option<RefreshRun> {
+        let mut state = lock_attached(py, &self.state);
+        let key = &ticket.mark.key;
+        if state.refreshing.get(key) != Some(&ticket.mark.id) {
+            return None;
+        }
+        if state.inflight.contains_key(key) {
+            state.refreshing.remove(key);
+            return None;
+        }
+        let flight = Arc::new(Flight::new(std::thread::current().id()));
+        state.inflight.insert(
+            key.clone(),
+            InFlight {
+                flight: Arc::clone(&flight),
+                owner_task: task.map(|t| t.clone().unbind()),
+                refresh: Some(ticket.mark.id),
+            },
+        );
+        drop(state);
+        Some(RefreshRun { ticket, flight })
+    }
+
+    /// Ends a background refresh: stores the new value (releasing the one it replaces,
+    /// unless the refresh returned that very object) and hands it to callers waiting for
+    /// the key. A clear meanwhile discarded the refresh: its value is released instead
+    /// (unless it is the stale object the clear released already). On failure the stale
+    /// value stays and the key is not refreshed again for a minute.
+    pub fn finish_refresh(&self, py: Python<'_>, run: RefreshRun, outcome: PyResult<Py<PyAny>>) {
+        let RefreshRun { ticket, flight } = run;
+        let RefreshTicket { mark, stale } = ticket;
         let mut removed = Vec::new();
         let mut state = lock_attached(py, &self.state);
-        let discarded = state.refreshing.remove(&ticket.key).unwrap_or(true);
-        let failure = match outcome {
-            Ok(value) if !discarded => {
-                let stored = Stored::new(value);
+        let running = match state.inflight.get(&mark.key) {
+            Some(running) if Arc::ptr_eq(&running.flight, &flight) => {
+                state.inflight.remove(&mark.key)
+            }
+            _ => None,
+        };
+        let current = running.is_some();
+        if state.refreshing.get(&mark.key) == Some(&mark.id) {
+            state.refreshing.remove(&mark.key);
+        }
+        let (finished, failure) = match outcome {
+            Ok(value) if current => {
+                let stored = Stored::new(value.clone_ref(py));
                 state
                     .store
-                    .insert(ticket.key, stored, Instant::now(), &mut removed);
-                None
+                    .insert(mark.key, stored, Instant::now(), &mut removed);
+                // A refresh returning the object already cached (a singleton, a pooled
+                // client) replaced nothing: that object is still being served.
+                removed.retain(|gone| !gone.value.value.is(&value));
+                (Some(FlightState::Done(value)), None)
             }
             Ok(value) => {
-                removed.push(Removed {
-                    value: Stored::new(value),
-                    cause: RemovalCause::Cleared,
-                });
-                None
+                let already_released = value.is(&stale);
+                let still_stored = state
+                    .store
+                    .peek(&mark.key)
+                    .is_some_and(|stored| stored.value.is(&value));
+                if !already_released && !still_stored {
+                    removed.push(Removed {
+                        value: Stored::new(value),
+                        cause: RemovalCause::Cleared,
+                    });
+                }
+                (None, None)
             }
             Err(err) => {
-                state
-                    .refresh_cooldown
-                    .insert(ticket.key, Instant::now() + REFRESH_COOLDOWN);
-                Some(err)
+                if current {
+                    state
+                        .refresh_cooldown
+                        .insert(mark.key, Instant::now() + REFRESH_COOLDOWN);
+                }
+                (current.then_some(FlightState::Failed), Some(err))
             }
         };
         drop(state);
+        drop(running);
+        // A flight a clear took out of the table was finished by that clear.
+        if let Some(finished) = finished {
+            flight.finish(finished);
+        }
+        drop(stale);
         if let Some(err) = failure {
             log_exception(
                 py,
@@ -545,11 +636,32 @@ impl ResourceCache {
         self.release_in_background(py, removed);
     }
 
-    /// Gives a refresh ticket back unused (the worker pool was busy, or validate failed).
-    pub fn cancel_refresh(&self, py: Python<'_>, ticket: RefreshTicket) {
-        lock_attached(py, &self.state)
-            .refreshing
-            .remove(&ticket.key);
+    /// Ends a refresh that never got its value (its task was cancelled, its event loop
+    /// closed): the stale value stays, and the next stale hit may try again at once.
+    pub fn abandon_refresh(&self, py: Python<'_>, run: RefreshRun) {
+        let RefreshRun { ticket, flight } = run;
+        let mut state = lock_attached(py, &self.state);
+        let key = &ticket.mark.key;
+        let running = match state.inflight.get(key) {
+            Some(running) if Arc::ptr_eq(&running.flight, &flight) => state.inflight.remove(key),
+            _ => None,
+        };
+        if state.refreshing.get(key) == Some(&ticket.mark.id) {
+            state.refreshing.remove(key);
+        }
+        drop(state);
+        if running.is_some() {
+            flight.finish(FlightState::Failed);
+        }
+        drop((running, ticket));
+    }
+
+    /// Gives a refresh up before it started (the worker pool was busy, validate failed).
+    pub fn cancel_refresh(&self, py: Python<'_>, mark: &RefreshMark) {
+        let mut state = lock_attached(py, &self.state);
+        if state.refreshing.get(&mark.key) == Some(&mark.id) {
+            state.refreshing.remove(&mark.key);
+        }
     }
 
     fn release_expired(&self, py: Python<'_>, expired: Option<Stored>) -> PyResult<()> {
@@ -662,36 +774,49 @@ impl ResourceCache {
         interrupt.map_or(Ok(()), Err)
     }
 
-    /// Removes every entry (releasing each), makes running refreshes not store their
-    /// value, and starts the statistics afresh (as `functools`' `cache_clear()` does).
-    /// Computations running meanwhile still store theirs when they finish.
+    /// Removes every entry (releasing each), discards running refreshes (their values
+    /// will not be stored; callers waiting for them retry), and starts the statistics
+    /// afresh (as `functools`' `cache_clear()` does). Computations running meanwhile still
+    /// store theirs when they finish.
     pub fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        let values = {
+        let (values, refreshes) = {
             let mut state = lock_attached(py, &self.state);
             // Under the cache lock, so a `cache_info()` never pairs the old counts with the
             // emptied store.
             self.hits.store(0, Ordering::Relaxed);
             self.misses.store(0, Ordering::Relaxed);
-            for discarded in state.refreshing.values_mut() {
-                *discarded = true;
-            }
+            state.refreshing.clear();
             state.refresh_cooldown.clear();
-            state.store.drain()
+            let refreshes: Vec<Key> = state
+                .inflight
+                .iter()
+                .filter(|(_, running)| running.refresh.is_some())
+                .map(|(key, _)| key.clone())
+                .collect();
+            let refreshes: Vec<InFlight> = refreshes
+                .iter()
+                .filter_map(|key| state.inflight.remove(key))
+                .collect();
+            (state.store.drain(), refreshes)
         };
+        discard_refreshes(refreshes);
         self.release(py, cleared(values))
     }
 
     /// Removes one entry (releasing it) and keeps a running refresh of it from storing (a
     /// running computation of it still stores its value).
     pub fn clear_key(&self, py: Python<'_>, key: &[u8]) -> PyResult<()> {
-        let value = {
+        let (value, refresh) = {
             let mut state = lock_attached(py, &self.state);
-            if let Some(discarded) = state.refreshing.get_mut(key) {
-                *discarded = true;
-            }
+            state.refreshing.remove(key);
             state.refresh_cooldown.remove(key);
-            state.store.remove(key)
+            let refresh = match state.inflight.get(key) {
+                Some(running) if running.refresh.is_some() => state.inflight.remove(key),
+                _ => None,
+            };
+            (state.store.remove(key), refresh)
         };
+        discard_refreshes(refresh.into_iter().collect());
         self.release(py, cleared(value.into_iter().collect()))
     }
 
@@ -764,8 +889,16 @@ fn count(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// Refreshes a clear took out of the table: callers waiting for them wake and compute the
+/// key themselves; the refreshes, when they end, find themselves discarded.
+fn discard_refreshes(refreshes: Vec<InFlight>) {
+    for running in refreshes {
+        running.flight.finish(FlightState::Failed);
+    }
+}
+
 /// Marks `key` as refreshing, unless it already is or its last refresh failed recently.
-fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<RefreshTicket> {
+fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<RefreshMark> {
     if state.refreshing.contains_key(key) {
         return None;
     }
@@ -776,9 +909,12 @@ fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<Ref
         }
         None => {}
     }
-    state.refreshing.insert(Key::from_bytes(key), false);
-    Some(RefreshTicket {
+    let id = state.next_refresh;
+    state.next_refresh += 1;
+    state.refreshing.insert(Key::from_bytes(key), id);
+    Some(RefreshMark {
         key: Key::from_bytes(key),
+        id,
     })
 }
 

@@ -16,7 +16,8 @@ use parking_lot::Mutex;
 use pyo3::types::PyType;
 
 use crate::bindings::cache::{
-    lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshTicket, ResourceCache,
+    lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshRun, RefreshTicket,
+    ResourceCache,
 };
 use crate::bindings::encode::{Encoder, HashFuncs};
 use crate::bindings::errors::SessionScopeError;
@@ -107,7 +108,8 @@ impl CachedFunction {
     }
 
     /// Starts the background refresh of a stale entry on the worker pool; when every
-    /// worker is busy the refresh is skipped (the next stale hit tries again).
+    /// worker is busy the refresh is skipped (the next stale hit tries again). For an
+    /// `async def` the refresh runs on the caller's event loop instead (see `AsyncRefresh`).
     fn refresh_in_background(
         &self,
         py: Python<'_>,
@@ -116,30 +118,34 @@ impl CachedFunction {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) {
+        let mark = ticket.mark();
         let prepared = full_args(py, bound_to, args).and_then(|all| {
             let kwargs = kwargs.map(|k| k.copy()).transpose()?;
             Ok((all.unbind(), kwargs.map(Bound::unbind)))
         });
         let Ok((all_args, kwargs)) = prepared else {
-            self.cache.cancel_refresh(py, ticket);
+            self.cache.cancel_refresh(py, &mark);
             return;
         };
         let cache = Arc::clone(&self.cache);
         let func = self.func.clone_ref(py);
-        let is_async = self.is_async;
-        let unused = ticket.clone();
         let job = Box::new(move || {
             // Refused (the interpreter is exiting): the captured references are dropped
             // into PyO3's deferred pool, which never runs Python.
             let _ = Python::try_attach(move |py| {
-                let outcome = run_refresh(py, &func, &all_args, kwargs.as_ref(), is_async);
-                cache.finish_refresh(py, ticket, outcome);
+                if let Some(run) = cache.begin_refresh(py, ticket, None) {
+                    let outcome = func
+                        .bind(py)
+                        .call(all_args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))
+                        .map(Bound::unbind);
+                    cache.finish_refresh(py, run, outcome);
+                }
                 drop((func, all_args, kwargs, cache));
             });
         });
         if let Err(job) = refresh_pool().try_submit(job) {
             drop(job);
-            self.cache.cancel_refresh(py, unused);
+            self.cache.cancel_refresh(py, &mark);
         }
     }
 
@@ -446,14 +452,17 @@ pub struct AsyncCall {
     key: Key,
 }
 
-/// What `AsyncCall.claim` found: a value, a flight to wait for, or the duty to compute.
+/// What `AsyncCall.claim` found: a value, a flight to wait for, the duty to compute, or
+/// a stale value whose refresh the caller starts on its own event loop.
 const CLAIM_HIT: u8 = 0;
 const CLAIM_WAIT: u8 = 1;
 const CLAIM_OWN: u8 = 2;
+const CLAIM_STALE: u8 = 3;
 
 #[pymethods]
 impl AsyncCall {
-    /// `(0, value)`, `(1, FlightWaiter)` or `(2, PendingEntry)`.
+    /// `(0, value)`, `(1, FlightWaiter)`, `(2, PendingEntry)` or
+    /// `(3, (value, AsyncRefresh))`.
     #[pyo3(signature = (task))]
     fn claim(&self, py: Python<'_>, task: Option<&Bound<'_, PyAny>>) -> PyResult<(u8, Py<PyAny>)> {
         let function = self.function.get();
@@ -462,19 +471,21 @@ impl AsyncCall {
             .claim(py, &self.key, task)
             .map_err(|err| err.into_pyerr(py))?;
         Ok(match claim {
-            Claim::Hit { value, refresh } => {
-                if let Some(ticket) = refresh {
-                    let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
-                    let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
-                    function.refresh_in_background(
-                        py,
-                        ticket,
-                        bound_to,
-                        self.args.bind(py),
-                        kwargs,
-                    );
-                }
-                (CLAIM_HIT, value)
+            Claim::Hit {
+                value,
+                refresh: None,
+            } => (CLAIM_HIT, value),
+            Claim::Hit {
+                value,
+                refresh: Some(ticket),
+            } => {
+                let refresh = AsyncRefresh {
+                    cache: Arc::clone(&function.cache),
+                    stage: Mutex::new(RefreshStage::Ready(ticket)),
+                };
+                let refresh = Bound::new(py, refresh)?.into_any();
+                let pair = PyTuple::new(py, [value.bind(py).clone(), refresh])?;
+                (CLAIM_STALE, pair.into_any().unbind())
             }
             Claim::Wait(flight) => (
                 CLAIM_WAIT,
@@ -514,6 +525,86 @@ impl AsyncCall {
             visit.call(k)?;
         }
         Ok(())
+    }
+}
+
+/// The background refresh of a stale async entry, run by `fastcache._aio` as a task on
+/// the event loop of the call that found the entry stale, so values bound to that loop
+/// (streams, async clients) stay usable there. Dropped before it ends (its task was
+/// cancelled or never ran, its loop closed), the refresh is given up: the stale value
+/// stays and callers waiting for the key retry.
+#[pyclass(frozen, module = "fastcache")]
+pub struct AsyncRefresh {
+    cache: Arc<ResourceCache>,
+    stage: Mutex<RefreshStage>,
+}
+
+enum RefreshStage {
+    Ready(RefreshTicket),
+    Running(RefreshRun),
+    Over,
+}
+
+impl AsyncRefresh {
+    fn take(&self, py: Python<'_>) -> RefreshStage {
+        std::mem::replace(&mut *lock_attached(py, &self.stage), RefreshStage::Over)
+    }
+
+    fn end(&self, py: Python<'_>, outcome: PyResult<Py<PyAny>>) {
+        if let RefreshStage::Running(run) = self.take(py) {
+            self.cache.finish_refresh(py, run, outcome);
+        }
+    }
+}
+
+#[pymethods]
+impl AsyncRefresh {
+    /// Called first in the refresh task: false when there is nothing to refresh any more
+    /// (a clear discarded it, or a caller is computing the key already).
+    fn begin(&self, py: Python<'_>, task: Option<&Bound<'_, PyAny>>) -> bool {
+        let RefreshStage::Ready(ticket) = self.take(py) else {
+            return false;
+        };
+        match self.cache.begin_refresh(py, ticket, task) {
+            Some(run) => {
+                *lock_attached(py, &self.stage) = RefreshStage::Running(run);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn complete(&self, py: Python<'_>, value: Py<PyAny>) {
+        self.end(py, Ok(value));
+    }
+
+    /// The refresh raised `error` (an `Exception`): logged, and not retried for a while.
+    fn fail(&self, py: Python<'_>, error: Bound<'_, PyAny>) {
+        self.end(py, Err(PyErr::from_value(error)));
+    }
+
+    /// The refresh was cancelled or its loop is going away: given up, not failed.
+    fn abandon(&self, py: Python<'_>) {
+        self.give_up(py, self.take(py));
+    }
+}
+
+impl AsyncRefresh {
+    fn give_up(&self, py: Python<'_>, stage: RefreshStage) {
+        match stage {
+            RefreshStage::Ready(ticket) => self.cache.cancel_refresh(py, &ticket.mark()),
+            RefreshStage::Running(run) => self.cache.abandon_refresh(py, run),
+            RefreshStage::Over => {}
+        }
+    }
+}
+
+impl Drop for AsyncRefresh {
+    fn drop(&mut self) {
+        let stage = std::mem::replace(self.stage.get_mut(), RefreshStage::Over);
+        if !matches!(stage, RefreshStage::Over) {
+            Python::attach(|py| self.give_up(py, stage));
+        }
     }
 }
 
@@ -595,27 +686,6 @@ fn full_args<'py>(
             PyTuple::new(py, all)
         }
     }
-}
-
-/// One background refresh: the function's new value (awaited on a fresh event loop for
-/// an `async def`).
-fn run_refresh(
-    py: Python<'_>,
-    func: &Py<PyAny>,
-    args: &Py<PyTuple>,
-    kwargs: Option<&Py<PyDict>>,
-    is_async: bool,
-) -> PyResult<Py<PyAny>> {
-    let result = func
-        .bind(py)
-        .call(args.bind(py), kwargs.map(|k| k.bind(py)))?;
-    if is_async {
-        return Ok(py
-            .import("asyncio")?
-            .call_method1(intern!(py, "run"), (result,))?
-            .unbind());
-    }
-    Ok(result.unbind())
 }
 
 fn coroutine_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {

@@ -178,6 +178,11 @@ impl<V> Store<V> {
         }
     }
 
+    /// The value under `key`, expired or not, without touching recency or taking it out.
+    pub fn peek(&self, key: &[u8]) -> Option<&V> {
+        self.entries.get(key).map(|entry| &entry.value)
+    }
+
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         let value = self.entries.remove(key).map(|e| e.value);
         if self.entries.is_empty() {
@@ -392,6 +397,22 @@ mod tests {
             ("old", RemovalCause::Replaced)
         );
         assert_eq!(hit(&mut store, 1, t0), Some("new"));
+    }
+
+    #[test]
+    fn peek_neither_expires_nor_reorders() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(1.0), Some(2));
+        let mut removed = Vec::new();
+        store.insert(key(1), 1, t0, &mut removed);
+        store.insert(key(2), 2, t0, &mut removed);
+        assert_eq!(store.peek(&key(1)), Some(&1)); // 1 stays the least recently used
+        assert_eq!(store.peek(&key(3)), None);
+        store.insert(key(3), 3, t0, &mut removed);
+        assert_eq!(removed.iter().map(|r| r.value).collect::<Vec<_>>(), vec![1]);
+        let late = t0 + Duration::from_secs(5);
+        assert_eq!(store.peek(&key(2)), Some(&2), "expired, but still there");
+        assert!(matches!(store.get(&key(2), late), Lookup::Expired(2)));
     }
 
     #[test]
