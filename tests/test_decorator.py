@@ -659,3 +659,19 @@ def test_bound_method_has_cache_clear_cache_info_and_cache_parameters(released):
     first.predict.cache_clear()
     released.assert_each_released_once(kept, dropped)
     assert Model.predict.cache_info() == (0, 0, 4, 0)
+
+
+# --- repr -------------------------------------------------------------------------------
+
+
+def test_repr_names_the_function_and_spells_its_options():
+    def shaped(x):
+        return x
+
+    assert repr(cache_resource(shaped)) == f"<fastcache cached function {shaped!r}>"
+    assert repr(cache_resource(shaped, ttl=3600, max_entries=8)) == (
+        f"<fastcache cached function {shaped!r} (ttl 1h, max_entries 8)>"
+    )
+    assert repr(cache_resource(shaped, ttl=90.5, refresh_mode="background")) == (
+        f"<fastcache cached function {shaped!r} (ttl 1m 31s, background refresh)>"
+    )

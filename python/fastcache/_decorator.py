@@ -6,22 +6,55 @@ the cached function goes straight to the native ``CachedFunction.__call__``.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
-from collections import namedtuple
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import (
+    Any,
+    Literal,
+    NamedTuple,
+    ParamSpec,
+    Protocol,
+    SupportsFloat,
+    TypeAlias,
+    TypeVar,
+    overload,
+)
 
 from fastcache import _fastcache
 from fastcache._identity import function_identity
 from fastcache._options import Options
 from fastcache._signature import parameters
 
-CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
-CacheInfo.__doc__ = "Statistics of one cached function, as functools.lru_cache reports them."
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: What ``ttl`` accepts: seconds (any real number), a ``timedelta``, a duration string
+#: such as ``"1h"`` or ``"2 days"``, or None for no expiry.
+TTL: TypeAlias = float | SupportsFloat | datetime.timedelta | str | None
+#: What ``scope`` accepts.
+Scope: TypeAlias = Literal["global", "session"]
+#: What ``refresh_mode`` accepts.
+RefreshMode: TypeAlias = Literal["foreground", "background"]
 
 
-def _wrap(func: Any, options: Options) -> _fastcache.CachedFunction:
+class CacheInfo(NamedTuple):
+    """Statistics of one cached function, as ``functools.lru_cache`` reports them."""
+
+    hits: int
+    misses: int
+    maxsize: int | None
+    currsize: int
+
+
+class CacheResourceDecorator(Protocol):
+    """What ``cache_resource(...)`` with options only returns: apply it to a function."""
+
+    def __call__(self, func: Callable[P, R], /) -> _fastcache.CachedFunction[P, R]: ...
+
+
+def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P, R]:
     if not callable(func):
         raise TypeError(
             f"fastcache.cache_resource decorates a function; got {func!r}. Use it as "
@@ -71,22 +104,117 @@ def _mark_coroutine_function(wrapper: Any, func: Any) -> None:
 
 
 class CacheResourceAPI:
-    """``fastcache.cache_resource``: the decorator, and ``cache_resource.clear()``."""
+    """``fastcache.cache_resource``: the decorator, and ``cache_resource.clear()``.
 
+    ``@cache_resource`` keeps one shared value per set of arguments — a database
+    connection, a model, a client — across threads, sessions and reruns, with the
+    parameters and behaviour of Streamlit's ``st.cache_resource``. See ``__call__`` for
+    every parameter.
+    """
+
+    @overload
     def __call__(
         self,
-        func: Callable[..., Any] | None = None,
+        func: Callable[P, R],
         *,
-        ttl: float | str | Any | None = None,
+        ttl: TTL = None,
         max_entries: int | None = None,
         show_spinner: bool | str = True,
         show_time: bool = False,
-        validate: Callable[[Any], Any] | None = None,
-        hash_funcs: Mapping[type | str, Callable[[Any], Any]] | None = None,
-        on_release: Callable[[Any], Any] | None = None,
-        scope: str = "global",
-        refresh_mode: str = "foreground",
-    ) -> Any:
+        validate: Callable[[Any], object] | None = None,
+        hash_funcs: Mapping[Any, Callable[[Any], object]] | None = None,
+        on_release: Callable[[Any], object] | None = None,
+        scope: Scope = "global",
+        refresh_mode: RefreshMode = "foreground",
+    ) -> _fastcache.CachedFunction[P, R]: ...
+
+    @overload
+    def __call__(
+        self,
+        func: None = None,
+        *,
+        ttl: TTL = None,
+        max_entries: int | None = None,
+        show_spinner: bool | str = True,
+        show_time: bool = False,
+        validate: Callable[[Any], object] | None = None,
+        hash_funcs: Mapping[Any, Callable[[Any], object]] | None = None,
+        on_release: Callable[[Any], object] | None = None,
+        scope: Scope = "global",
+        refresh_mode: RefreshMode = "foreground",
+    ) -> CacheResourceDecorator: ...
+
+    def __call__(
+        self,
+        func: Callable[P, R] | None = None,
+        *,
+        ttl: TTL = None,
+        max_entries: int | None = None,
+        show_spinner: bool | str = True,
+        show_time: bool = False,
+        validate: Callable[[Any], object] | None = None,
+        hash_funcs: Mapping[Any, Callable[[Any], object]] | None = None,
+        on_release: Callable[[Any], object] | None = None,
+        scope: Scope = "global",
+        refresh_mode: RefreshMode = "foreground",
+    ) -> _fastcache.CachedFunction[P, R] | CacheResourceDecorator:
+        """Cache a function that returns a shared resource, once per set of arguments.
+
+        Use it as ``@cache_resource``, ``@cache_resource()``, ``@cache_resource(ttl=...)``,
+        ``cache_resource(func)`` or ``cache_resource(func, ttl=...)``. The cached function
+        takes the same arguments and returns the same value as ``func``; concurrent calls
+        for one key run ``func`` once and share its value; exceptions are never cached.
+        Every option is checked here: a bad value raises at decoration, naming it.
+
+        Parameters
+        ----------
+        func:
+            The function to cache (sync or ``async def``; for an ``async def`` the awaited
+            value is cached). Only this parameter is positional. Arguments are bound to its
+            signature, so ``f(1)``, ``f(a=1)`` and ``f(1, 2)`` (when ``b=2`` is the
+            default) are one entry. Parameters whose name starts with ``_`` are left out of
+            the key and never hashed.
+        ttl:
+            How long an entry lives, measured from its write: None (forever, the default),
+            a number of seconds (int, float or any real number), a ``datetime.timedelta``, or
+            a string such as ``"1h"``, ``"2 days"``, ``"1d2h34m"`` or ``"PT1H30M"``.
+            ``ttl <= 0`` recomputes on every call. Expired entries are released within
+            about a second, even if the function is never called again. A bad string raises
+            ``BadTTLStringError``, another type ``TypeError``, NaN ``ValueError``.
+        max_entries:
+            The most entries kept (a positive int), least recently used evicted first after
+            the expired ones; None (the default) for no limit.
+        show_spinner:
+            Inside a Streamlit app, show Streamlit's spinner on a miss: True (the default)
+            for ``Running `name(...)`.``, a string for that text, False for none. Ignored
+            outside Streamlit.
+        show_time:
+            Inside a Streamlit app, show the elapsed time in the spinner. Ignored outside.
+        validate:
+            Called with the cached value on every hit; a falsy result discards the entry
+            (through ``on_release``) and computes it again. An exception propagates.
+        hash_funcs:
+            A mapping from a type (or its fully-qualified name, such as
+            ``"numpy.ndarray"``) to a function whose result is hashed instead of arguments
+            of exactly that type, also inside containers.
+        on_release:
+            Called exactly once with each value that leaves the cache — cleared, evicted,
+            expired, failing ``validate``, replaced — outside every lock. An exception in it
+            is logged on the ``fastcache`` logger.
+        scope:
+            ``"global"`` (the default): one cache for the process. ``"session"``: one per
+            Streamlit session, only inside a Streamlit app.
+        refresh_mode:
+            ``"foreground"`` (the default): an expired entry is computed by the call that
+            finds it. ``"background"`` (needs a positive ``ttl``): between ``ttl`` and
+            ``2 * ttl`` the stale value is returned at once while one refresh per key runs
+            in the background.
+
+        Returns
+        -------
+        A ``CachedFunction`` (with ``clear()``, ``cache_clear()``, ``cache_info()`` and
+        ``cache_parameters()``), or, without ``func``, a decorator that makes one.
+        """
         options = Options(
             ttl=ttl,
             max_entries=max_entries,
@@ -99,14 +227,26 @@ class CacheResourceAPI:
             refresh_mode=refresh_mode,
         )
         if func is None:
-            return lambda f: _wrap(f, options)
+            return _Decorate(options)
         return _wrap(func, options)
 
     @staticmethod
     def clear() -> None:
-        """Clear every entry of every cached function (each released through its
-        ``on_release``)."""
+        """Clear every entry of every cached function, each released through its
+        ``on_release``, and start every function's statistics afresh."""
         _fastcache.clear_all()
+
+
+class _Decorate:
+    """``cache_resource(...)`` without a function: applies the options it was given."""
+
+    __slots__ = ("_options",)
+
+    def __init__(self, options: Options) -> None:
+        self._options = options
+
+    def __call__(self, func: Callable[P, R], /) -> _fastcache.CachedFunction[P, R]:
+        return _wrap(func, self._options)
 
 
 cache_resource = CacheResourceAPI()

@@ -1,7 +1,13 @@
-"""Type stubs for fastcache's native module (checked against it by tests/test_stubs.py)."""
+"""Type stubs for fastcache's native module (checked against it by tests/test_stubs.py).
+
+``CachedFunction[P, R]`` is what ``@fastcache.cache_resource`` returns for a function
+``Callable[P, R]``: calling it takes ``P`` and returns ``R`` (for an ``async def``, ``R``
+is the coroutine, so awaiting it gives the function's awaited type). Looked up through an
+instance it is a ``BoundCachedMethod`` without the first parameter, as a method binds.
+"""
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, final
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, final, overload
 
 from fastcache._decorator import CacheInfo
 
@@ -24,20 +30,40 @@ __all__ = [
     "ttl_seconds",
 ]
 
-class UnhashableParamError(TypeError): ...
-class UserHashError(Exception): ...
-class BadTTLStringError(ValueError): ...
-class ReentrantCallError(RecursionError): ...
-class SessionScopeError(RuntimeError): ...
+_P = ParamSpec("_P")
+_R_co = TypeVar("_R_co", covariant=True)
+# For `__get__`: the parameters after the first, the first one's type, the result.
+_Rest = ParamSpec("_Rest")
+_First = TypeVar("_First")
+_Result = TypeVar("_Result")
+
+class UnhashableParamError(TypeError):
+    """An argument fastcache cannot key by (an instance of a plain class, a generator, a
+    lock...). The message names the argument, its type, the function and the ways out."""
+
+class UserHashError(Exception):
+    """A function of ``hash_funcs`` raised; the original exception is the ``__cause__``."""
+
+class BadTTLStringError(ValueError):
+    """A ``ttl`` string that is not a duration such as ``"1h"`` or ``"2 days"``."""
+
+class ReentrantCallError(RecursionError):
+    """A call would wait for its own computation (the function, its ``validate`` or a task
+    it awaits asks for the key being computed); raised instead of hanging."""
+
+class SessionScopeError(RuntimeError):
+    """A ``scope="session"`` cache used outside a Streamlit script run."""
 
 @final
-class CachedFunction:
-    """What ``@fastcache.cache_resource`` returns."""
+class CachedFunction(Generic[_P, _R_co]):
+    """What ``@fastcache.cache_resource`` returns: the function, cached."""
 
-    __wrapped__: Callable[..., Any]
+    __wrapped__: Callable[_P, _R_co]
+    __name__: str
+    __qualname__: str
     def __new__(
         cls,
-        func: Callable[..., Any],
+        func: Callable[_P, _R_co],
         params: Iterable[tuple[str, int, bool, Any]],
         identity: str,
         name: str,
@@ -45,33 +71,84 @@ class CachedFunction:
         ttl_secs: float,
         max_entries: int | None,
         background_refresh: bool,
-        validate: Callable[[Any], Any] | None,
-        on_release: Callable[[Any], Any] | None,
-        hash_funcs: Mapping[type | str, Callable[[Any], Any]] | None,
+        validate: Callable[[Any], object] | None,
+        on_release: Callable[[Any], object] | None,
+        hash_funcs: Mapping[Any, Callable[[Any], object]] | None,
         session_scoped: bool,
         is_async: bool,
         parameters: dict[str, Any],
-    ) -> CachedFunction: ...
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-    def __get__(self, instance: object, owner: type | None = None, /) -> Any: ...
-    def clear(self, *args: Any, **kwargs: Any) -> None:
-        """No arguments: every entry of this function. Arguments: the entry they select."""
-    def cache_clear(self, *args: Any, **kwargs: Any) -> None: ...
+    ) -> CachedFunction[_P, _R_co]: ...
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
+    # Through the class: the function itself (a plain method) or bound to the class (under
+    # `@classmethod`); through an instance: bound to it (a method, or under `@classmethod`)
+    # or itself (under `@staticmethod`, whose first parameter does not take the instance).
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[_First, _Rest], _Result],
+        instance: None,
+        owner: type[_First],
+        /,
+    ) -> CachedFunction[Concatenate[_First, _Rest], _Result]: ...
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[type[_First], _Rest], _Result],
+        instance: None,
+        owner: type[_First],
+        /,
+    ) -> BoundCachedMethod[_Rest, _Result]: ...
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None, /
+    ) -> CachedFunction[_P, _R_co]: ...
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[type[_First], _Rest], _Result],
+        instance: _First,
+        owner: type[Any] | None = None,
+        /,
+    ) -> BoundCachedMethod[_Rest, _Result]: ...
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[_First, _Rest], _Result],
+        instance: _First,
+        owner: type[Any] | None = None,
+        /,
+    ) -> BoundCachedMethod[_Rest, _Result]: ...
+    @overload
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None, /
+    ) -> CachedFunction[_P, _R_co]: ...
+    @overload
+    def clear(self) -> None: ...
+    @overload
+    def clear(self, *args: _P.args, **kwargs: _P.kwargs) -> None: ...
+    @overload
+    def cache_clear(self) -> None: ...
+    @overload
+    def cache_clear(self, *args: _P.args, **kwargs: _P.kwargs) -> None: ...
     def cache_info(self) -> CacheInfo: ...
     def cache_parameters(self) -> dict[str, Any]: ...
 
 @final
-class BoundCachedMethod:
-    """A cached function looked up on an instance."""
+class BoundCachedMethod(Generic[_P, _R_co]):
+    """A cached function looked up on an instance: calls pass the instance first."""
 
     __self__: object
-    __func__: CachedFunction
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-    def clear(self, *args: Any, **kwargs: Any) -> None: ...
-    def cache_clear(self, *args: Any, **kwargs: Any) -> None: ...
+    __func__: CachedFunction[..., _R_co]
+    __wrapped__: Callable[..., _R_co]
+    __name__: str
+    __qualname__: str
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
+    @overload
+    def clear(self) -> None: ...
+    @overload
+    def clear(self, *args: _P.args, **kwargs: _P.kwargs) -> None: ...
+    @overload
+    def cache_clear(self) -> None: ...
+    @overload
+    def cache_clear(self, *args: _P.args, **kwargs: _P.kwargs) -> None: ...
     def cache_info(self) -> CacheInfo: ...
     def cache_parameters(self) -> dict[str, Any]: ...
-    def __getattr__(self, name: str) -> Any: ...
 
 @final
 class AsyncCall:

@@ -24,9 +24,17 @@ use crate::bindings::errors::SessionScopeError;
 use crate::bindings::registry::cache_for;
 use crate::bindings::signature::ArgPlan;
 use crate::engine::flight::Flight;
+use crate::engine::human::human_secs;
 use crate::engine::key::Key;
 use crate::engine::workers::refresh_pool;
 
+/// What `@fastcache.cache_resource` returns: the function, cached.
+///
+/// Call it as the function. `clear()` empties its cache and `clear(*args, **kwargs)`
+/// removes the entry those arguments select, each value going through `on_release`;
+/// `cache_clear` is the same. `cache_info()` gives `CacheInfo(hits, misses, maxsize,
+/// currsize)` and `cache_parameters()` the options it was decorated with. Through an
+/// instance it binds like a method (a `BoundCachedMethod`); `__wrapped__` is the original.
 #[pyclass(frozen, dict, weakref, module = "fastcache")]
 pub struct CachedFunction {
     /// False until PyO3 has moved the fields in. Creating the instance `__dict__` can start
@@ -309,11 +317,36 @@ impl CachedFunction {
         self.parameters.bind(py).copy()
     }
 
+    /// `<fastcache cached function <function load ...> (ttl 1h, max_entries 8)>`: the
+    /// options that shape its entries' lives, durations spelled for people.
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let options = self.cache.options();
+        let mut shaped = Vec::new();
+        if options.ttl_secs.is_finite() {
+            shaped.push(format!("ttl {}", human_secs(options.ttl_secs)));
+        }
+        if let Some(max) = options.max_entries {
+            shaped.push(format!("max_entries {max}"));
+        }
+        if options.background_refresh {
+            shaped.push("background refresh".to_owned());
+        }
+        let shaped = if shaped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", shaped.join(", "))
+        };
         Ok(format!(
-            "<fastcache cached function {}>",
+            "<fastcache cached function {}{shaped}>",
             self.func.bind(py).repr()?
         ))
+    }
+
+    /// `CachedFunction[[int], str]` at run time too (the stub makes it generic in the
+    /// function's parameters and result), as for `collections.abc.Callable`.
+    #[classmethod]
+    fn __class_getitem__(cls: &Bound<'_, PyType>, item: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        generic_alias(cls, item)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -422,6 +455,12 @@ impl BoundCachedMethod {
         name: &Bound<'py, PyString>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.function.bind(py).as_any().getattr(name)
+    }
+
+    /// `BoundCachedMethod[[int], str]` at run time too, as `CachedFunction`.
+    #[classmethod]
+    fn __class_getitem__(cls: &Bound<'_, PyType>, item: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        generic_alias(cls, item)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -713,6 +752,16 @@ pub fn mark_method_descriptor(py: Python<'_>) {
         (*raw).tp_flags |= pyo3::ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
         pyo3::ffi::PyType_Modified(raw);
     }
+}
+
+/// `types.GenericAlias(cls, item)`: what subscripting a generic class gives.
+fn generic_alias(cls: &Bound<'_, PyType>, item: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    static GENERIC_ALIAS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    let py = cls.py();
+    Ok(GENERIC_ALIAS
+        .import(py, "types", "GenericAlias")?
+        .call1((cls, item))?
+        .unbind())
 }
 
 fn cache_info_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
