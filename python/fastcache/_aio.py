@@ -9,6 +9,12 @@ cancellation (or exception) hands the computation to the next waiter.
 A stale value (``refresh_mode="background"``) is returned at once and refreshed by a task
 on the same event loop, so a value bound to that loop (a stream, an async client) is
 replaced by one bound to it too.
+
+While a task computes a key, its context records that computation (``_computing``): a task
+started inside it (``asyncio.gather``, ``wait_for``, ``create_task``, a ``TaskGroup``) copies
+the context, and if it then asks for that very key it raises ``ReentrantCallError`` instead
+of waiting for its own ancestor. Waits between unrelated tasks and threads are checked for
+cycles natively.
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ import weakref
 from typing import Any
 
 _HIT, _WAIT, _OWN, _STALE = 0, 1, 2, 3
+
+# The flights (ids) the current task and its ancestors are computing.
+_computing: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
+    "fastcache_computing", default=()
+)
 
 # The refresh tasks of each event loop, kept alive while their loop is: the loop itself
 # holds tasks only weakly. A loop that is dropped unfinished drops its refreshes with it
@@ -37,7 +48,7 @@ def _current_task() -> asyncio.Task[Any] | None:
 
 async def resolve(call: Any) -> Any:
     while True:
-        kind, payload = call.claim(_current_task())
+        kind, payload = call.claim(_current_task(), _computing.get())
         if kind == _HIT:
             return payload
         if kind == _STALE:
@@ -47,11 +58,14 @@ async def resolve(call: Any) -> Any:
         if kind == _WAIT:
             await _finished(payload)
             continue
+        marked = _computing.set((*_computing.get(), payload.flight_id))
         try:
             value = await call.invoke()
         except BaseException:
             payload.abandon()
             raise
+        finally:
+            _computing.reset(marked)
         return payload.complete(value)
 
 
@@ -70,8 +84,10 @@ def _refresh_on_this_loop(call: Any, refresh: Any) -> None:
 
 
 async def _refresh(call: Any, refresh: Any) -> None:
-    if not refresh.begin(asyncio.current_task()):
+    flight_id = refresh.begin(asyncio.current_task())
+    if flight_id is None:
         return
+    _computing.set((flight_id,))  # this task's own context, made for it
     try:
         value = await call.invoke()
     except Exception as exc:  # noqa: BLE001 - logged natively; the stale value stays
@@ -100,4 +116,7 @@ async def _finished(waiter: Any) -> None:
             pass
 
     waiter.add_done_callback(wake)
-    await done
+    try:
+        await done
+    finally:
+        waiter.done()

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -23,11 +23,12 @@ use crate::bindings::logging::{
     debug_enabled, log_exception, log_hit, log_inherited_drop, log_miss, log_release,
     removal_reason,
 };
-use crate::engine::flight::{Flight, FlightState, Outcome};
+use crate::engine::flight::{Flight, FlightLabel, FlightState, Outcome};
 use crate::engine::human::human_duration;
 use crate::engine::key::Key;
 use crate::engine::process::{self, Generation};
 use crate::engine::store::{Lookup, RemovalCause, Removed, Store, Ttl};
+use crate::engine::waits::{Participant, WaitGraph};
 
 /// Takes a cache lock. Every cache lock is held only by attached threads and only for
 /// table work (no Python, no waiting), so with the GIL an attached thread finds it free;
@@ -78,8 +79,10 @@ impl Stored {
 
 struct InFlight {
     flight: Arc<Flight<Py<PyAny>>>,
-    /// The asyncio task computing it, for an async function (None: the flight's thread).
-    owner_task: Option<Py<PyAny>>,
+    /// The asyncio task computing it, for an async function (None: the flight's thread),
+    /// held so the task lives while it owns the flight: its address is its identity in
+    /// waits and re-entrancy checks, and must not be reused meanwhile.
+    _owner_task: Option<Py<PyAny>>,
     /// A background refresh (its id), rather than a caller's computation: a clear takes
     /// it out of the table, since its value will be discarded.
     refresh: Option<u64>,
@@ -100,6 +103,8 @@ struct CacheState {
 pub struct ResourceCache {
     /// `qualname` of the function, for logs.
     name: String,
+    /// The same, shared by this cache's flights (it names them in a waiting cycle).
+    label: Arc<str>,
     options: CacheOptions,
     /// How long a value is fresh; with background refresh the store keeps it for twice
     /// that, serving it stale (and refreshing it) in the second half.
@@ -178,8 +183,9 @@ pub enum Claim {
         value: Py<PyAny>,
         refresh: Option<RefreshTicket>,
     },
-    /// Another caller is computing it: wait for that flight, then look again.
-    Wait(Arc<Flight<Py<PyAny>>>),
+    /// Another caller is computing it: wait for that flight, then look again. The wait is
+    /// registered (no cycle found) until the registration is dropped.
+    Wait(WaitRegistration),
     /// The caller computes it and must hand the outcome to `complete` or `abandon`.
     Own(OwnerSlot),
 }
@@ -188,6 +194,12 @@ pub enum Claim {
 pub struct OwnerSlot {
     key: Key,
     flight: Arc<Flight<Py<PyAny>>>,
+}
+
+impl OwnerSlot {
+    pub fn flight_id(&self) -> u64 {
+        self.flight.id()
+    }
 }
 
 /// Which refresh of which key: handed back to give an unused refresh up.
@@ -217,6 +229,12 @@ pub struct RefreshRun {
     flight: Arc<Flight<Py<PyAny>>>,
 }
 
+impl RefreshRun {
+    pub fn flight_id(&self) -> u64 {
+        self.flight.id()
+    }
+}
+
 impl ResourceCache {
     pub fn new(name: String, options: CacheOptions, callbacks: Callbacks) -> Self {
         let fresh_for = Ttl::from_secs(options.ttl_secs);
@@ -226,6 +244,7 @@ impl ResourceCache {
             fresh_for
         };
         ResourceCache {
+            label: Arc::from(name.as_str()),
             name,
             fresh_for,
             state: Mutex::new(CacheState {
@@ -299,12 +318,18 @@ impl ResourceCache {
     /// Looks `key` up for a caller: a hit, a flight to wait for, or the duty to compute.
     /// `task` is the asyncio task of an async caller (re-entrancy is judged per task
     /// there, per thread otherwise).
+    ///
+    /// `inside` lists the flights (by id) that the caller's ancestors are computing: an
+    /// asyncio task started inside a computation inherits that computation's context, and
+    /// asking for the very key it computes could only wait for its own ancestor.
     pub fn claim(
         &self,
         py: Python<'_>,
         key: &[u8],
         task: Option<&Bound<'_, PyAny>>,
+        inside: &[u64],
     ) -> Result<Claim, CacheError> {
+        let me = participant(task);
         let mut reason = MissReason::Absent;
         loop {
             let mut state = lock_attached(py, &self.state);
@@ -352,28 +377,32 @@ impl ResourceCache {
             }
 
             if let Some(running) = state.inflight.get(key) {
-                let reentrant = match (task, &running.owner_task) {
-                    (Some(task), Some(owner)) => owner.bind(py).is(task),
-                    (None, None) => running.flight.owner() == std::thread::current().id(),
-                    _ => false,
-                };
                 let flight = Arc::clone(&running.flight);
                 drop(state);
                 self.release_expired(py, expired)?;
-                if reentrant {
+                if flight.owner() == me {
                     return Err(CacheError::Reentrant {
                         func: self.name.clone(),
                     });
                 }
-                return Ok(Claim::Wait(flight));
+                if inside.contains(&flight.id()) {
+                    return Err(CacheError::ReentrantTask {
+                        func: self.name.clone(),
+                    });
+                }
+                return Ok(Claim::Wait(WaitRegistration::begin(py, me, flight)?));
             }
 
-            let flight = Arc::new(Flight::new(std::thread::current().id()));
+            let label = FlightLabel {
+                function: Arc::clone(&self.label),
+                key: Key::from_bytes(key),
+            };
+            let flight = Arc::new(Flight::new(me, label));
             state.inflight.insert(
                 Key::from_bytes(key),
                 InFlight {
                     flight: Arc::clone(&flight),
-                    owner_task: task.map(|t| t.clone().unbind()),
+                    _owner_task: task.map(|t| t.clone().unbind()),
                     refresh: None,
                 },
             );
@@ -406,15 +435,17 @@ impl ResourceCache {
         on_stale: impl FnOnce(RefreshTicket),
     ) -> Result<Py<PyAny>, CacheError> {
         loop {
-            match self.claim(py, key, None)? {
+            match self.claim(py, key, None, &[])? {
                 Claim::Hit { value, refresh } => {
                     if let Some(ticket) = refresh {
                         on_stale(ticket);
                     }
                     return Ok(value);
                 }
-                Claim::Wait(flight) => {
-                    if let Some(value) = wait_for_flight(py, &flight)? {
+                Claim::Wait(waiting) => {
+                    let outcome = wait_for_flight(py, waiting.flight());
+                    drop(waiting);
+                    if let Some(value) = outcome? {
                         count(&self.hits);
                         return Ok(value);
                     }
@@ -544,12 +575,16 @@ impl ResourceCache {
             state.refreshing.remove(key);
             return None;
         }
-        let flight = Arc::new(Flight::new(std::thread::current().id()));
+        let label = FlightLabel {
+            function: Arc::clone(&self.label),
+            key: key.clone(),
+        };
+        let flight = Arc::new(Flight::new(participant(task), label));
         state.inflight.insert(
             key.clone(),
             InFlight {
                 flight: Arc::clone(&flight),
-                owner_task: task.map(|t| t.clone().unbind()),
+                _owner_task: task.map(|t| t.clone().unbind()),
                 refresh: Some(ticket.mark.id),
             },
         );
@@ -846,7 +881,7 @@ impl ResourceCache {
             let orphaned: Vec<Key> = state
                 .inflight
                 .iter()
-                .filter(|(_, running)| running.flight.owner() != me)
+                .filter(|(_, running)| running.flight.thread() != me)
                 .map(|(key, _)| Key::from_bytes(key))
                 .collect();
             orphaned
@@ -926,6 +961,66 @@ fn cleared(values: Vec<Stored>) -> Vec<Removed<Stored>> {
             cause: RemovalCause::Cleared,
         })
         .collect()
+}
+
+/// The caller as a participant in waits: its asyncio task, or else its thread.
+fn participant(task: Option<&Bound<'_, PyAny>>) -> Participant {
+    match task {
+        Some(task) => Participant::Task(task.as_ptr() as usize),
+        None => Participant::Thread(std::thread::current().id()),
+    }
+}
+
+/// Who waits for whose flight, across every cache (a cycle can span functions). Held only
+/// by attached threads, for table work, like the cache locks.
+static WAITS: LazyLock<Mutex<Waits>> = LazyLock::new(Default::default);
+
+type Waits = WaitGraph<Arc<Flight<Py<PyAny>>>>;
+
+/// A caller's wait for another's flight, recorded in `WAITS` until dropped.
+pub struct WaitRegistration {
+    waiter: Participant,
+    flight: Arc<Flight<Py<PyAny>>>,
+}
+
+impl WaitRegistration {
+    /// Records the wait, unless the flight's owner is itself waiting (down a chain) for
+    /// something `waiter` computes: then the wait could never end, and this fails instead.
+    fn begin(
+        py: Python<'_>,
+        waiter: Participant,
+        flight: Arc<Flight<Py<PyAny>>>,
+    ) -> Result<Self, CacheError> {
+        let refused = lock_attached(py, &WAITS).begin(waiter, &flight);
+        match refused {
+            Ok(()) => Ok(WaitRegistration { waiter, flight }),
+            Err(cycle) => {
+                let steps: Vec<String> = cycle.iter().map(|f| f.label().describe()).collect();
+                drop(cycle); // unlocked: the last reference to a flight may drop its value
+                Err(CacheError::WaitCycle { steps })
+            }
+        }
+    }
+
+    pub fn flight(&self) -> &Arc<Flight<Py<PyAny>>> {
+        &self.flight
+    }
+}
+
+impl Drop for WaitRegistration {
+    fn drop(&mut self) {
+        Python::attach(|py| {
+            let recorded = lock_attached(py, &WAITS).end(self.waiter, &self.flight);
+            drop(recorded);
+        });
+    }
+}
+
+/// In a forked child: the waits of the parent's threads (and of tasks on their loops)
+/// will never end here. Forgetting every wait only loses detections, never raises falsely.
+pub fn forget_waits_after_fork(py: Python<'_>) {
+    let waits = lock_attached(py, &WAITS).take_all();
+    drop(waits);
 }
 
 /// Waits, detached, until `flight` is over; checks for signals between slices so Ctrl-C

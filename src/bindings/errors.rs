@@ -52,6 +52,11 @@ pub enum CacheError {
     UserHash(Box<UserHashFailure>),
     /// A same-key call from the thread that is computing (or validating) that key.
     Reentrant { func: String },
+    /// A same-key call from an asyncio task started inside that key's computation.
+    ReentrantTask { func: String },
+    /// A wait that would close a cycle: each step is a computation (`load(1)`) whose owner
+    /// waits for the next, and the caller owns the last.
+    WaitCycle { steps: Vec<String> },
     /// An exception from Python code (the user's function, validate, a conversion).
     Python(PyErr),
 }
@@ -124,6 +129,25 @@ impl CacheError {
                  hash function). Waiting for itself would never end; call it with other \
                  arguments, or move the nested call out of the cached function."
             )),
+            CacheError::ReentrantTask { func } => ReentrantCallError::new_err(format!(
+                "'{func}' was awaited, from a task started inside its computation (by \
+                 asyncio.gather, asyncio.wait_for, create_task, a TaskGroup), with the \
+                 arguments that computation is for. The task could only get the value once \
+                 the computation ends, and a computation that awaits the task would wait \
+                 forever; await '{func}' directly, or start the task outside the computation."
+            )),
+            CacheError::WaitCycle { steps } => {
+                let first = steps.first().cloned().unwrap_or_default();
+                let last = steps.last().cloned().unwrap_or_default();
+                ReentrantCallError::new_err(format!(
+                    "waiting cycle: {last} needs {}. Each of these is being computed by a \
+                     different thread or task that waits for the next, and this call, \
+                     which computes {last}, now needs {first}: nobody could ever finish, so \
+                     this call raises instead of waiting. Compute one of them without the \
+                     other, or move the nested call out of the cached function.",
+                    steps.join(", which needs ")
+                ))
+            }
             CacheError::Python(err) => err,
         }
     }

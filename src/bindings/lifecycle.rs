@@ -16,6 +16,7 @@ pub fn after_fork_in_child(py: Python<'_>) {
     crate::engine::process::start_new_generation_after_fork();
     crate::engine::workers::reset_refresh_pool_after_fork();
     crate::bindings::registry::forget_other_threads_after_fork(py);
+    crate::bindings::cache::forget_waits_after_fork(py);
     crate::bindings::reaper::reset_after_fork();
 }
 

@@ -14,10 +14,11 @@ use pyo3::{intern, PyTraverseError, PyVisit};
 
 use parking_lot::Mutex;
 use pyo3::types::PyType;
+use smallvec::SmallVec;
 
 use crate::bindings::cache::{
     lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshRun, RefreshTicket,
-    ResourceCache,
+    ResourceCache, WaitRegistration,
 };
 use crate::bindings::encode::{Encoder, HashFuncs};
 use crate::bindings::errors::SessionScopeError;
@@ -501,13 +502,23 @@ const CLAIM_STALE: u8 = 3;
 #[pymethods]
 impl AsyncCall {
     /// `(0, value)`, `(1, FlightWaiter)`, `(2, PendingEntry)` or
-    /// `(3, (value, AsyncRefresh))`.
-    #[pyo3(signature = (task))]
-    fn claim(&self, py: Python<'_>, task: Option<&Bound<'_, PyAny>>) -> PyResult<(u8, Py<PyAny>)> {
+    /// `(3, (value, AsyncRefresh))`. `inside`: the ids of the flights the calling task's
+    /// ancestors are computing (from its context).
+    #[pyo3(signature = (task, inside))]
+    fn claim(
+        &self,
+        py: Python<'_>,
+        task: Option<&Bound<'_, PyAny>>,
+        inside: &Bound<'_, PyTuple>,
+    ) -> PyResult<(u8, Py<PyAny>)> {
         let function = self.function.get();
+        let inside = inside
+            .iter()
+            .map(|id| id.extract::<u64>())
+            .collect::<PyResult<SmallVec<[u64; 4]>>>()?;
         let claim = function
             .cache
-            .claim(py, &self.key, task)
+            .claim(py, &self.key, task, &inside)
             .map_err(|err| err.into_pyerr(py))?;
         Ok(match claim {
             Claim::Hit {
@@ -526,10 +537,13 @@ impl AsyncCall {
                 let pair = PyTuple::new(py, [value.bind(py).clone(), refresh])?;
                 (CLAIM_STALE, pair.into_any().unbind())
             }
-            Claim::Wait(flight) => (
-                CLAIM_WAIT,
-                Bound::new(py, FlightWaiter { flight })?.into_any().unbind(),
-            ),
+            Claim::Wait(waiting) => {
+                let waiter = FlightWaiter {
+                    flight: Arc::clone(waiting.flight()),
+                    waiting: Mutex::new(Some(waiting)),
+                };
+                (CLAIM_WAIT, Bound::new(py, waiter)?.into_any().unbind())
+            }
             Claim::Own(slot) => (
                 CLAIM_OWN,
                 Bound::new(
@@ -598,19 +612,16 @@ impl AsyncRefresh {
 
 #[pymethods]
 impl AsyncRefresh {
-    /// Called first in the refresh task: false when there is nothing to refresh any more
-    /// (a clear discarded it, or a caller is computing the key already).
-    fn begin(&self, py: Python<'_>, task: Option<&Bound<'_, PyAny>>) -> bool {
+    /// Called first in the refresh task: the refresh's flight id, or `None` when there is
+    /// nothing to refresh any more (a clear discarded it, or a caller is computing the key).
+    fn begin(&self, py: Python<'_>, task: Option<&Bound<'_, PyAny>>) -> Option<u64> {
         let RefreshStage::Ready(ticket) = self.take(py) else {
-            return false;
+            return None;
         };
-        match self.cache.begin_refresh(py, ticket, task) {
-            Some(run) => {
-                *lock_attached(py, &self.stage) = RefreshStage::Running(run);
-                true
-            }
-            None => false,
-        }
+        let run = self.cache.begin_refresh(py, ticket, task)?;
+        let id = run.flight_id();
+        *lock_attached(py, &self.stage) = RefreshStage::Running(run);
+        Some(id)
     }
 
     fn complete(&self, py: Python<'_>, value: Py<PyAny>) {
@@ -651,10 +662,18 @@ impl Drop for AsyncRefresh {
 #[pyclass(frozen, module = "fastcache")]
 pub struct FlightWaiter {
     flight: Arc<Flight<Py<PyAny>>>,
+    /// The wait as recorded for cycle detection, until `done()` (or the waiter's end).
+    waiting: Mutex<Option<WaitRegistration>>,
 }
 
 #[pymethods]
 impl FlightWaiter {
+    /// The waiter stopped waiting (woken, or cancelled).
+    fn done(&self, py: Python<'_>) {
+        let waiting = lock_attached(py, &self.waiting).take();
+        drop(waiting);
+    }
+
     /// Calls `callback()` once the computation is over — at once if it already is. It
     /// may run on another thread (the one that finished the computation).
     fn add_done_callback(&self, callback: Py<PyAny>) {
@@ -690,6 +709,15 @@ impl PendingEntry {
 
 #[pymethods]
 impl PendingEntry {
+    /// Which flight this is, for the tasks the computation starts (they inherit it in
+    /// their context and may not wait for it).
+    #[getter]
+    fn flight_id(&self, py: Python<'_>) -> Option<u64> {
+        lock_attached(py, &self.slot)
+            .as_ref()
+            .map(OwnerSlot::flight_id)
+    }
+
     fn complete(&self, py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let slot = self.take_slot(py)?;
         self.cache.complete(py, slot, value)

@@ -9,14 +9,17 @@
 //! by `finish` after it has published the outcome. The outcome is an atomic and a
 //! set-once value, so reading it takes no lock and finishing never waits for a waiter.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 use std::time::Duration;
 
 use std::sync::{Condvar, Mutex as SleepMutex, TryLockError};
 
 use parking_lot::Mutex;
+
+use crate::engine::key::{describe, Key};
+use crate::engine::waits::{Awaited, Participant};
 
 /// How a computation ended, as the owner reports it.
 pub enum FlightState<V> {
@@ -44,8 +47,29 @@ const FAILED: u8 = 2;
 /// not exist may hold it forever).
 const WAKE_ATTEMPTS: usize = 1000;
 
+/// What a flight computes, for messages: the function's name and the argument key.
+pub struct FlightLabel {
+    pub function: Arc<str>,
+    pub key: Key,
+}
+
+impl FlightLabel {
+    /// `load(1, 'a')`.
+    pub fn describe(&self) -> String {
+        format!("{}({})", self.function, describe(&self.key))
+    }
+}
+
+/// Flight ids: never reused, so a stale id names no later flight.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 pub struct Flight<V> {
-    owner: ThreadId,
+    id: u64,
+    /// The thread or task computing it.
+    owner: Participant,
+    /// The thread it was started on (a task's event loop thread).
+    thread: ThreadId,
+    label: FlightLabel,
     /// `RUNNING`, `DONE` or `FAILED`; read without a lock.
     outcome: AtomicU8,
     /// Set once, before `outcome` becomes `DONE`.
@@ -60,9 +84,13 @@ pub struct Flight<V> {
 }
 
 impl<V> Flight<V> {
-    pub fn new(owner: ThreadId) -> Self {
+    /// A flight computed by `owner`, started on the current thread.
+    pub fn new(owner: Participant, label: FlightLabel) -> Self {
         Flight {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             owner,
+            thread: std::thread::current().id(),
+            label,
             outcome: AtomicU8::new(RUNNING),
             value: OnceLock::new(),
             sleepers: SleepMutex::new(0),
@@ -71,8 +99,20 @@ impl<V> Flight<V> {
         }
     }
 
-    pub fn owner(&self) -> ThreadId {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn owner(&self) -> Participant {
         self.owner
+    }
+
+    pub fn thread(&self) -> ThreadId {
+        self.thread
+    }
+
+    pub fn label(&self) -> &FlightLabel {
+        &self.label
     }
 
     /// Publishes the outcome and wakes every waiter; listeners run after every lock of
@@ -175,15 +215,36 @@ impl<V> Flight<V> {
     }
 }
 
+impl<V> Awaited for Arc<Flight<V>> {
+    fn owner(&self) -> Participant {
+        self.owner
+    }
+
+    fn is_over(&self) -> bool {
+        self.is_finished()
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self, other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::thread;
+
+    fn flight<V>() -> Flight<V> {
+        let label = FlightLabel {
+            function: Arc::from("load"),
+            key: Key::from_bytes(&[]),
+        };
+        Flight::new(Participant::Thread(thread::current().id()), label)
+    }
 
     #[test]
     fn waiters_see_the_owner_outcome() {
-        let flight = Arc::new(Flight::new(thread::current().id()));
+        let flight = Arc::new(flight());
         let waiters: Vec<_> = (0..4)
             .map(|_| {
                 let f = Arc::clone(&flight);
@@ -206,7 +267,7 @@ mod tests {
     fn listeners_run_once_on_finish_or_are_handed_back_after() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let calls = Arc::new(AtomicUsize::new(0));
-        let flight: Flight<i32> = Flight::new(thread::current().id());
+        let flight: Flight<i32> = flight();
         let c = Arc::clone(&calls);
         assert!(flight
             .on_finish(Box::new(move || {
@@ -220,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_running_flight_times_out_and_a_failed_one_does_not() {
-        let flight: Flight<i32> = Flight::new(thread::current().id());
+        let flight: Flight<i32> = flight();
         assert!(!flight.wait_for(Duration::from_millis(1)));
         flight.finish(FlightState::Failed);
         assert!(flight.wait_for(Duration::from_secs(60)));

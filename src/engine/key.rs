@@ -316,6 +316,147 @@ impl KeyWriter {
     }
 }
 
+/// How much of a key [`describe`] shows before it stops with `…`.
+const DESCRIBE_LIMIT: usize = 80;
+
+/// The arguments a key encodes, written for an error message: `1, 'a', (2, None)`. Values
+/// of the common kinds (None, booleans, numbers, strings, bytes, tuples, lists, `*args`)
+/// are shown; the first of any other kind, or anything past about 80 characters, ends the
+/// text with `…`. Never fails: a key it cannot read is shown as `…`.
+pub fn describe(key: &[u8]) -> String {
+    let mut reader = KeyReader { bytes: key, pos: 0 };
+    let mut parts = Vec::new();
+    let mut length = 0;
+    while reader.pos < key.len() {
+        match reader.value(0) {
+            Some(text) if length + text.len() <= DESCRIBE_LIMIT => {
+                length += text.len() + 2;
+                parts.push(text);
+            }
+            _ => {
+                parts.push("…".to_owned());
+                break;
+            }
+        }
+    }
+    parts.join(", ")
+}
+
+/// `chars` in single quotes, as Python's `repr` writes a string (`prefix` "b" for bytes,
+/// whose chars are the byte values): quotes and backslashes escaped, anything not
+/// printable as `\xNN` / `\uNNNN`.
+fn quoted(chars: impl Iterator<Item = char>, prefix: &str) -> String {
+    let mut out = format!("{prefix}'");
+    for c in chars {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || (!prefix.is_empty() && !c.is_ascii()) => {
+                let code = u32::from(c);
+                if code <= 0xff {
+                    out.push_str(&format!("\\x{code:02x}"));
+                } else {
+                    out.push_str(&format!("\\u{code:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Reads back what [`KeyWriter`] wrote, for [`describe`] only.
+struct KeyReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl KeyReader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let end = self.pos.checked_add(n)?;
+        let taken = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        Some(taken)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// A length-prefixed body as [`KeyWriter::tagged_bytes`] wrote it; `None` for a long
+    /// one, of which only a digest was kept.
+    fn body(&mut self) -> Option<Option<&[u8]>> {
+        let len = usize::try_from(self.u64()?).ok()?;
+        if len < INLINE_LIMIT {
+            Some(Some(self.take(len)?))
+        } else {
+            self.take(std::mem::size_of::<Digest>())?;
+            Some(None)
+        }
+    }
+
+    fn items(&mut self, depth: usize) -> Option<Vec<String>> {
+        let count = self.u64()?;
+        let mut items = Vec::new();
+        for _ in 0..count {
+            items.push(self.value(depth + 1)?);
+        }
+        Some(items)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<String> {
+        if depth > 8 {
+            return None;
+        }
+        let tag = *self.take(1)?.first()?;
+        let text = match tag {
+            t if t == Tag::None as u8 => "None".to_owned(),
+            t if t == Tag::False as u8 => "False".to_owned(),
+            t if t == Tag::True as u8 => "True".to_owned(),
+            t if t == Tag::SmallInt as u8 => {
+                i64::from_le_bytes(self.take(8)?.try_into().ok()?).to_string()
+            }
+            t if t == Tag::Float as u8 => {
+                let value = f64::from_bits(self.u64()?);
+                format!("{value:?}")
+            }
+            t if t == Tag::Str as u8 => match self.body()? {
+                Some(text) => quoted(String::from_utf8_lossy(text).chars(), ""),
+                None => "'…'".to_owned(),
+            },
+            t if t == Tag::Bytes as u8 || t == Tag::ByteArray as u8 => match self.body()? {
+                Some(bytes) => quoted(bytes.iter().map(|&b| char::from(b)), "b"),
+                None => "b'…'".to_owned(),
+            },
+            t if t == Tag::Tuple as u8 => match self.items(depth)?.as_slice() {
+                [one] => format!("({one},)"),
+                items => format!("({})", items.join(", ")),
+            },
+            t if t == Tag::List as u8 => format!("[{}]", self.items(depth)?.join(", ")),
+            t if t == Tag::VarArgs as u8 => {
+                let items = self.items(depth)?;
+                if items.is_empty() {
+                    return self.value_or_end(depth);
+                }
+                items.join(", ")
+            }
+            _ => return None,
+        };
+        Some(text)
+    }
+
+    /// After an empty `*args`: the next value, or nothing at the end of the key.
+    fn value_or_end(&mut self, depth: usize) -> Option<String> {
+        if self.pos == self.bytes.len() {
+            return Some(String::new());
+        }
+        self.value(depth)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,5 +580,42 @@ mod tests {
             w.small_int(2);
         });
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn describe_shows_common_values_and_stops_at_others() {
+        let k = key(|w| {
+            w.small_int(-3);
+            string(w, "it's");
+            w.sequence(Tag::Tuple, 1);
+            w.tag(Tag::None);
+            w.sequence(Tag::List, 2);
+            w.float(1.5);
+            w.tag(Tag::True);
+            w.tagged_bytes(Tag::Bytes, b"ab");
+        });
+        assert_eq!(describe(&k), "-3, 'it\\'s', (None,), [1.5, True], b'ab'");
+        let k = key(|w| {
+            string(w, "a\nb\u{1}é");
+            w.tagged_bytes(Tag::Bytes, &[0, 255, b'\\']);
+        });
+        assert_eq!(describe(&k), "'a\\nb\\x01é', b'\\x00\\xff\\\\'");
+        let k = key(|w| {
+            w.small_int(1);
+            w.tagged_bytes(Tag::Type, b"mod.Class");
+            w.small_int(2);
+        });
+        assert_eq!(describe(&k), "1, …");
+        let long = "x".repeat(INLINE_LIMIT);
+        let k = key(|w| string(w, &long));
+        assert_eq!(describe(&k), "'…'");
+        let k = key(|w| string(w, &"y".repeat(100)));
+        assert_eq!(describe(&k), "…");
+        assert_eq!(
+            describe(&[Tag::SmallInt as u8, 1, 2]),
+            "…",
+            "a truncated key"
+        );
+        assert_eq!(describe(&[]), "");
     }
 }

@@ -19,4 +19,5 @@ pub mod key;
 pub mod process;
 pub mod store;
 pub mod ttl;
+pub mod waits;
 pub mod workers;
