@@ -653,3 +653,44 @@ def test_async_refresh_is_given_up_when_its_loop_ends_and_retried_on_the_next(ru
     assert v0_again is v0
     assert fresh.serial == 2 and fresh.loop is loop
     assert len(runs) == 3
+
+
+def test_an_async_caller_after_twice_ttl_waits_for_the_running_refresh(run_async):
+    ttl = 0.2
+    active, most_active, runs = [0], [0], []
+    gate = threading.Event()
+
+    @cache_resource(ttl=ttl, refresh_mode="background")
+    async def connect(key):
+        active[0] += 1
+        most_active[0] = max(most_active[0], active[0])
+        runs.append(key)
+        try:
+            if len(runs) == 2:  # the refresh: outlasts 2·ttl
+                while not gate.is_set():
+                    await asyncio.sleep(0.005)
+            return LoopBound(len(runs) - 1)
+        finally:
+            active[0] -= 1
+
+    async def main():
+        v0 = await connect(1)
+        written = time.monotonic()
+        await asyncio.sleep(ttl + 0.02)
+        assert await connect(1) is v0  # stale: the refresh starts on this loop and blocks
+        await asyncio.sleep(max(0.0, written + 2 * ttl + 0.05 - time.monotonic()))
+        late = asyncio.create_task(connect(1))  # expired: must share the refresh
+        await asyncio.sleep(0.1)
+        assert not late.done(), "the call after 2·ttl did not wait for the refresh"
+        assert len(runs) == 2, "a second body started beside the running refresh"
+        gate.set()
+        value = await late
+        return value, await connect(1)
+
+    try:
+        value, again = run_async(main)
+    finally:
+        gate.set()
+    assert value.serial == 1 and again is value
+    assert most_active[0] == 1
+    assert len(runs) == 2

@@ -48,8 +48,9 @@ class BadTTLStringError(ValueError):
     """A ``ttl`` string that is not a duration such as ``"1h"`` or ``"2 days"``."""
 
 class ReentrantCallError(RecursionError):
-    """A call would wait for its own computation (the function, its ``validate`` or a task
-    it awaits asks for the key being computed); raised instead of hanging."""
+    """A call would wait for its own computation, directly (the function, its ``validate``
+    or a task it started asks for the key being computed) or through a cycle of threads or
+    tasks each waiting for the next; raised instead of hanging."""
 
 class SessionScopeError(RuntimeError):
     """A ``scope="session"`` cache used outside a Streamlit script run."""

@@ -29,7 +29,8 @@ create_exception!(
     fastcache,
     ReentrantCallError,
     PyRecursionError,
-    "A cached function asked for the very entry it is computing (it would wait for itself)."
+    "A call would wait for its own computation, directly or through a cycle of waits \
+     (raised instead of hanging)."
 );
 create_exception!(
     fastcache,
