@@ -65,7 +65,10 @@ async def resolve(call: Any) -> Any:
             payload.abandon()
             raise
         finally:
-            _computing.reset(marked)
+            try:
+                _computing.reset(marked)
+            except ValueError:  # closed from outside its task (a task collected unfinished)
+                pass
         return payload.complete(value)
 
 

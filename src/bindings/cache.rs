@@ -1009,7 +1009,14 @@ impl WaitRegistration {
 
 impl Drop for WaitRegistration {
     fn drop(&mut self) {
-        Python::attach(|py| {
+        // Dropped where the wait ended, attached. Should a thread ever get here detached
+        // (ended at interpreter exit), the record stays: it names a flight that is over
+        // or never will be, and walks skip finished flights.
+        // SAFETY: `PyGILState_Check` only reads this thread's interpreter state.
+        if unsafe { pyo3::ffi::PyGILState_Check() } == 0 {
+            return;
+        }
+        let _ = Python::try_attach(|py| {
             let recorded = lock_attached(py, &WAITS).end(self.waiter, &self.flight);
             drop(recorded);
         });
