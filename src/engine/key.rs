@@ -128,6 +128,34 @@ pub enum Tag {
     Arrow = 53,
     /// pandas Categorical values: codes, categories, orderedness
     Categorical = 54,
+    /// the browser session a session-scoped entry belongs to: length-prefixed session id.
+    /// Only ever the first field of a key (see [`session_prefix`]).
+    Session = 55,
+}
+
+/// The leading field of every key of one browser session in a session-scoped cache:
+/// [`Tag::Session`], the id's length, the id. The argument encoding that follows is
+/// prefix-free, so the whole key stays unambiguous, and one session's entries are exactly
+/// the keys that start with these bytes.
+pub fn session_prefix(session_id: &str) -> Vec<u8> {
+    let mut w = KeyWriter {
+        buf: Vec::with_capacity(9 + session_id.len()),
+    };
+    w.tag(Tag::Session);
+    w.raw_bytes(session_id.as_bytes());
+    w.buf
+}
+
+/// The session field a key starts with, if it is a session-scoped key.
+pub fn session_of(key: &[u8]) -> Option<&[u8]> {
+    if key.first() != Some(&(Tag::Session as u8)) {
+        return None;
+    }
+    let len_bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
+    let end = usize::try_from(u64::from_le_bytes(len_bytes))
+        .ok()?
+        .checked_add(9)?;
+    key.get(..end)
 }
 
 /// An encoded argument key, as the store keeps it. Equality is byte equality of the whole
@@ -314,6 +342,12 @@ impl KeyWriter {
         self.tag(Tag::BackRef);
         self.len(depth);
     }
+
+    /// Starts a session-scoped key: [`session_prefix`] written before the arguments.
+    pub fn session(&mut self, session_id: &str) {
+        self.tag(Tag::Session);
+        self.raw_bytes(session_id.as_bytes());
+    }
 }
 
 /// How much of a key [`describe`] shows before it stops with `…`.
@@ -324,7 +358,12 @@ const DESCRIBE_LIMIT: usize = 80;
 /// are shown; the first of any other kind, or anything past about 80 characters, ends the
 /// text with `…`. Never fails: a key it cannot read is shown as `…`.
 pub fn describe(key: &[u8]) -> String {
-    let mut reader = KeyReader { bytes: key, pos: 0 };
+    // A session-scoped key's session is not an argument.
+    let start = session_of(key).map_or(0, <[u8]>::len);
+    let mut reader = KeyReader {
+        bytes: key,
+        pos: start,
+    };
     let mut parts = Vec::new();
     let mut length = 0;
     while reader.pos < key.len() {
@@ -617,5 +656,44 @@ mod tests {
             "a truncated key"
         );
         assert_eq!(describe(&[]), "");
+    }
+
+    #[test]
+    fn session_keys_start_with_their_session_and_never_with_another() {
+        let in_session = |id: &str| {
+            key(|w| {
+                w.session(id);
+                string(w, "args");
+            })
+        };
+        let a = in_session("a");
+        let ab = in_session("ab");
+        assert!(a.starts_with(&session_prefix("a")));
+        assert_eq!(session_of(&a), Some(&session_prefix("a")[..]));
+        // "a" is a byte-prefix of "ab", but the length field keeps the sessions apart.
+        assert!(!ab.starts_with(&session_prefix("a")));
+        assert_eq!(session_of(&ab), Some(&session_prefix("ab")[..]));
+        assert_ne!(a, ab);
+    }
+
+    #[test]
+    fn keys_without_a_session_field_have_no_session() {
+        assert_eq!(session_of(&key(|w| string(w, "x"))), None);
+        assert_eq!(session_of(&[]), None);
+        // A truncated field (never written by fastcache) is not mistaken for a session.
+        assert_eq!(session_of(&[Tag::Session as u8, 9, 0]), None);
+        let mut short = session_prefix("abc");
+        short.pop();
+        assert_eq!(session_of(&short), None);
+    }
+
+    #[test]
+    fn describing_a_session_key_shows_only_its_arguments() {
+        let in_session = key(|w| {
+            w.session("a-session");
+            w.small_int(1);
+        });
+        let plain = key(|w| w.small_int(1));
+        assert_eq!(describe(&in_session), describe(&plain));
     }
 }

@@ -4,13 +4,17 @@
 //! time. The store never runs or drops anything on its own: every value that leaves it is
 //! handed back to the caller (with the reason), so the bindings can release it after the
 //! cache lock is gone — `on_release` and a value's `__del__` never run under a lock.
+//!
+//! A session-scoped cache keeps every browser session's entries in one store, each key
+//! starting with its session's field (`key::session_prefix`): `max_entries` then counts per
+//! session, and one session's entries can be taken out together.
 
 use std::time::{Duration, Instant};
 
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 
-use crate::engine::key::Key;
+use crate::engine::key::{session_of, Key};
 
 /// Why a value left the store; logged, and used by callers that treat causes differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,17 +157,9 @@ impl<V> Store<V> {
             });
         }
         if let Some(max) = self.max_entries {
-            if self.entries.len() >= max {
-                self.reap_expired_into(now, removed);
-            }
-            while self.entries.len() >= max {
-                match self.entries.pop_front() {
-                    Some((_, entry)) => removed.push(Removed {
-                        value: entry.value,
-                        cause: RemovalCause::Evicted,
-                    }),
-                    None => break,
-                }
+            match session_of(&key) {
+                None => self.make_room(max, now, removed),
+                Some(session) => self.make_room_in_session(session, max, now, removed),
             }
         }
         self.entries.insert(
@@ -181,6 +177,71 @@ impl<V> Store<V> {
     /// The value under `key`, expired or not, without touching recency or taking it out.
     pub fn peek(&self, key: &[u8]) -> Option<&V> {
         self.entries.get(key).map(|entry| &entry.value)
+    }
+
+    /// Evicts (expired entries first, then the least recently used) until a new entry fits.
+    fn make_room(&mut self, max: usize, now: Instant, removed: &mut Vec<Removed<V>>) {
+        if self.entries.len() >= max {
+            self.reap_expired_into(now, removed);
+        }
+        while self.entries.len() >= max {
+            match self.entries.pop_front() {
+                Some((_, entry)) => removed.push(Removed {
+                    value: entry.value,
+                    cause: RemovalCause::Evicted,
+                }),
+                None => break,
+            }
+        }
+    }
+
+    /// [`Self::make_room`] for one session: only that session's entries count and go.
+    /// Scans the store, which is fine for the few entries a session-scoped cache holds.
+    fn make_room_in_session(
+        &mut self,
+        session: &[u8],
+        max: usize,
+        now: Instant,
+        removed: &mut Vec<Removed<V>>,
+    ) {
+        if self.count_prefixed(session) >= max {
+            self.reap_expired_into(now, removed);
+        }
+        while self.count_prefixed(session) >= max {
+            // Iteration runs from the least recently used entry.
+            let lru = self
+                .entries
+                .keys()
+                .find(|k| k.starts_with(session))
+                .cloned();
+            match lru.and_then(|k| self.remove(&k)) {
+                Some(value) => removed.push(Removed {
+                    value,
+                    cause: RemovalCause::Evicted,
+                }),
+                None => break,
+            }
+        }
+    }
+
+    fn count_prefixed(&self, prefix: &[u8]) -> usize {
+        self.entries
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .count()
+    }
+
+    /// Takes out every entry whose key starts with `prefix` (one session's entries).
+    pub fn remove_prefixed(&mut self, prefix: &[u8]) -> Vec<V> {
+        let keys: Vec<Key> = self
+            .entries
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.iter()
+            .filter_map(|k| self.remove(k.as_bytes()))
+            .collect()
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
@@ -445,6 +506,88 @@ mod tests {
         let mut rest = store.drain();
         rest.sort();
         assert_eq!(rest, vec![1, 2, 3, 4]);
+        assert!(store.is_empty());
+    }
+
+    fn session_key(session: &str, n: i64) -> Key {
+        let mut w = KeyWriter::new();
+        w.session(session);
+        w.small_int(n);
+        w.finish().to_key()
+    }
+
+    #[test]
+    fn max_entries_counts_per_session() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::Never, Some(2));
+        let mut removed = Vec::new();
+        store.insert(session_key("a", 1), "a1", t0, &mut removed);
+        store.insert(session_key("a", 2), "a2", t0, &mut removed);
+        store.insert(session_key("b", 1), "b1", t0, &mut removed);
+        store.insert(session_key("b", 2), "b2", t0, &mut removed);
+        assert!(removed.is_empty(), "each session holds its own two entries");
+        store.insert(session_key("b", 3), "b3", t0, &mut removed);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(
+            (removed[0].value, removed[0].cause),
+            ("b1", RemovalCause::Evicted)
+        );
+        assert_eq!(store.len(), 4);
+        assert!(matches!(
+            store.get(&session_key("a", 1), t0),
+            Lookup::Hit(&"a1", _)
+        ));
+    }
+
+    #[test]
+    fn session_eviction_takes_expired_entries_of_the_session_first() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), Some(2));
+        let mut removed = Vec::new();
+        store.insert(session_key("a", 1), 1, t0, &mut removed);
+        store.insert(
+            session_key("a", 2),
+            2,
+            t0 + Duration::from_secs(5),
+            &mut removed,
+        );
+        store.insert(
+            session_key("a", 3),
+            3,
+            t0 + Duration::from_secs(10),
+            &mut removed,
+        );
+        assert_eq!(
+            removed
+                .iter()
+                .map(|r| (r.value, r.cause))
+                .collect::<Vec<_>>(),
+            vec![(1, RemovalCause::Expired)]
+        );
+    }
+
+    #[test]
+    fn remove_prefixed_takes_one_session_out() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::Never, None);
+        let mut removed = Vec::new();
+        for n in 0..3 {
+            store.insert(session_key("a", n), ("a", n), t0, &mut removed);
+            store.insert(session_key("ab", n), ("ab", n), t0, &mut removed);
+        }
+        let mut gone = store.remove_prefixed(&crate::engine::key::session_prefix("a"));
+        gone.sort();
+        assert_eq!(gone, vec![("a", 0), ("a", 1), ("a", 2)]);
+        assert_eq!(store.len(), 3);
+        assert!(store
+            .remove_prefixed(&crate::engine::key::session_prefix("a"))
+            .is_empty());
+        assert_eq!(
+            store
+                .remove_prefixed(&crate::engine::key::session_prefix("ab"))
+                .len(),
+            3
+        );
         assert!(store.is_empty());
     }
 }
