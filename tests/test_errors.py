@@ -21,9 +21,11 @@ def _expected_message(arg, type_name, func, replacement):
         "To address this, you can tell fastcache not to hash this argument by adding a\n"
         "leading underscore to the argument's name in the function signature:\n"
         "\n"
+        "```\n"
         "@fastcache.cache_resource\n"
         f"def {func}({replacement}, ...):\n"
         "    ...\n"
+        "```\n"
     )
 
 

@@ -1,11 +1,15 @@
 //! The one error type of the bindings and its mapping to fastcache's Python exceptions.
 //!
 //! The exception classes keep Streamlit's names (so `except` clauses written for
-//! Streamlit read naturally) and subclass the matching builtin.
+//! Streamlit read naturally) and subclass the matching builtin. Once an app has imported
+//! Streamlit, the argument errors are raised as subclasses that Streamlit also recognises
+//! (registered by `fastcache.streamlit`), so the page shows them as it shows its own.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyRecursionError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
 
 create_exception!(
     fastcache,
@@ -38,6 +42,58 @@ create_exception!(
     PyRuntimeError,
     "A session-scoped cache was used where there is no Streamlit session."
 );
+
+/// The in-app forms of `UnhashableParamError` and `UserHashError`: subclasses of each that
+/// are also Streamlit's own exception type.
+struct AppErrorTypes {
+    unhashable: Py<PyType>,
+    user_hash: Py<PyType>,
+}
+
+static APP_ERROR_TYPES: PyOnceLock<AppErrorTypes> = PyOnceLock::new();
+
+/// Called once by `fastcache.streamlit` when it engages; later calls change nothing.
+#[pyfunction]
+pub fn use_app_error_types(
+    py: Python<'_>,
+    unhashable: &Bound<'_, PyType>,
+    user_hash: &Bound<'_, PyType>,
+) -> PyResult<()> {
+    let checks = [
+        (unhashable, py.get_type::<UnhashableParamError>()),
+        (user_hash, py.get_type::<UserHashError>()),
+    ];
+    for (given, base) in checks {
+        if !given.is_subclass(&base)? {
+            return Err(PyTypeError::new_err(format!(
+                "{} must subclass {}",
+                given.name()?,
+                base.name()?
+            )));
+        }
+    }
+    let _ = APP_ERROR_TYPES.set(
+        py,
+        AppErrorTypes {
+            unhashable: unhashable.clone().unbind(),
+            user_hash: user_hash.clone().unbind(),
+        },
+    );
+    Ok(())
+}
+
+/// The error as `class(message)`: the in-app subclass when one is registered.
+fn raise_as(
+    py: Python<'_>,
+    app_type: fn(&AppErrorTypes) -> &Py<PyType>,
+    plain: fn(String) -> PyErr,
+    message: String,
+) -> PyErr {
+    match APP_ERROR_TYPES.get(py) {
+        Some(types) => PyErr::from_type(app_type(types).bind(py).clone(), (message,)),
+        None => plain(message),
+    }
+}
 
 /// Everything the cache layer can fail with, mapped to Python at the boundary.
 pub enum CacheError {
@@ -78,18 +134,21 @@ impl From<PyErr> for CacheError {
 pub fn unhashable_message(arg: Option<&str>, type_name: &str, func: &str) -> String {
     let shown = arg.unwrap_or("(unnamed)");
     let replacement = arg.map_or_else(|| "_arg".to_owned(), |a| format!("_{a}"));
+    // Markdown, as Streamlit's (an app shows it formatted); it reads as plain text too.
     format!(
         "Cannot hash argument '{shown}' (of type `{type_name}`) in '{func}'.\n\
          \n\
          To address this, you can tell fastcache not to hash this argument by adding a\n\
          leading underscore to the argument's name in the function signature:\n\
          \n\
+         ```\n\
          @fastcache.cache_resource\n\
          def {func}({replacement}, ...):\n    \
          ...\n\
+         ```\n\
          \n\
          Or tell fastcache how to hash it: \
-         @fastcache.cache_resource(hash_funcs={{\"{type_name}\": some_function}})\n\
+         `@fastcache.cache_resource(hash_funcs={{\"{type_name}\": some_function}})`\n\
          \n\
          Or, if `{type_name}` is your own class, give it value semantics: define \
          `__hash__` and `__eq__` (or make it a `@dataclass`), and fastcache keys it by \
@@ -104,9 +163,12 @@ impl CacheError {
                 arg,
                 type_name,
                 func,
-            } => {
-                UnhashableParamError::new_err(unhashable_message(arg.as_deref(), &type_name, &func))
-            }
+            } => raise_as(
+                py,
+                |t| &t.unhashable,
+                UnhashableParamError::new_err,
+                unhashable_message(arg.as_deref(), &type_name, &func),
+            ),
             CacheError::UserHash(failure) => {
                 let UserHashFailure {
                     cause,
@@ -114,13 +176,14 @@ impl CacheError {
                     hash_func,
                     func,
                 } = *failure;
-                let err = UserHashError::new_err(format!(
+                let message = format!(
                     "{}\n\nThis error is likely due to a bug in {hash_func}, which is a \
                      user-defined hash function that was passed into the \
                      `@fastcache.cache_resource` decorator of '{func}'.\n\n\
                      {hash_func} failed when hashing an object of type `{type_name}`.",
                     describe(py, &cause),
-                ));
+                );
+                let err = raise_as(py, |t| &t.user_hash, UserHashError::new_err, message);
                 err.set_cause(py, Some(cause));
                 err
             }
