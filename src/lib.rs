@@ -15,15 +15,15 @@ mod _fastcache {
 
     #[pymodule_export]
     use crate::bindings::errors::{
-        BadTTLStringError, ReentrantCallError, SessionScopeError, UnhashableParamError,
-        UserHashError,
+        use_app_error_types, BadTTLStringError, ReentrantCallError, SessionScopeError,
+        UnhashableParamError, UserHashError,
     };
     #[pymodule_export]
     use crate::bindings::lifecycle::{after_fork_in_child, shutdown};
     #[pymodule_export]
     use crate::bindings::logging::set_debug_logging;
     #[pymodule_export]
-    use crate::bindings::options::{clear_all, ttl_seconds};
+    use crate::bindings::options::{clear_all, clear_session, ttl_seconds};
     #[pymodule_export]
     use crate::bindings::wrapper::{
         AsyncCall, AsyncRefresh, BoundCachedMethod, CachedFunction, FlightWaiter, PendingEntry,

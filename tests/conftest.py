@@ -139,3 +139,101 @@ def debug_log():
     logger.setLevel(logging.DEBUG)
     yield logger
     logger.setLevel(previous)
+
+
+# --- Streamlit apps (AppTest). Streamlit is imported inside the fixtures only: importing
+# the test suite must not import it.
+
+
+class AppMessages:
+    """Every message the apps' script runs send to the browser. AppTest's element tree
+    leaves transient elements out, so the spinner is observed here."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def add(self, msg: Any) -> None:
+        import app_support
+
+        self.messages.append(msg)
+        if self._spinner_elements(msg):
+            app_support.spinner_shown.set()
+
+    @staticmethod
+    def _spinner_elements(msg: Any) -> list[Any]:
+        if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_transient":
+            return []
+        return [e.spinner for e in msg.delta.new_transient.elements if e.HasField("spinner")]
+
+    def transients(self) -> list[list[tuple[str, bool, bool]]]:
+        """Each transient message as its spinners' (text, cache, show_time); a spinner
+        that goes away is an empty one."""
+        return [
+            [(s.text, s.cache, s.show_time) for s in self._spinner_elements(m)]
+            for m in self.messages
+            if m.WhichOneof("type") == "delta" and m.delta.WhichOneof("type") == "new_transient"
+        ]
+
+    def spinner_texts(self) -> list[str]:
+        return [text for shown in self.transients() for text, _, _ in shown]
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+
+@pytest.fixture
+def app_messages(monkeypatch):
+    """Records what the apps send (see `AppMessages`), with Streamlit's spinner delay set
+    to zero so a spinner shows at once."""
+    from streamlit.elements import spinner
+    from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+
+    recorder = AppMessages()
+    original = ForwardMsgQueue.enqueue
+
+    def enqueue(queue: Any, msg: Any) -> None:
+        recorder.add(msg)
+        original(queue, msg)
+
+    monkeypatch.setattr(ForwardMsgQueue, "enqueue", enqueue)
+    monkeypatch.setattr(spinner, "DELAY_SECS", 0.0)
+    return recorder
+
+
+@pytest.fixture
+def app_state():
+    """The state the apps share with the test (`tests/app_support.py`), reset, and every
+    cache (Streamlit's included) empty."""
+    import app_support
+    from streamlit.runtime import caching
+
+    caching.cache_resource.clear()  # Streamlit's own caches too, between tests
+    app_support.reset()
+    yield app_support
+    caching.cache_resource.clear()
+    app_support.reset()
+
+
+@pytest.fixture
+def separate_sessions(monkeypatch):
+    """Gives every AppTest its own browser session id (AppTest otherwise runs every app
+    in one session, "test session id"). Returns the id of a given AppTest."""
+    import itertools
+
+    import streamlit.testing.v1.app_test as app_test_module
+    from streamlit.testing.v1.local_script_runner import LocalScriptRunner
+
+    ids: dict[int, str] = {}
+    numbers = itertools.count(1)
+
+    class OwnSessionRunner(LocalScriptRunner):
+        def __init__(self, script_path: str, session_state: Any, *args: Any, **kwargs: Any):
+            super().__init__(script_path, session_state, *args, **kwargs)
+            self._session_id = ids.setdefault(id(session_state), f"session-{next(numbers)}")
+
+    monkeypatch.setattr(app_test_module, "LocalScriptRunner", OwnSessionRunner)
+
+    def session_of(app: Any) -> str:
+        return ids[id(app._session_state)]
+
+    return session_of

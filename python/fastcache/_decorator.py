@@ -83,11 +83,23 @@ def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P
         options.session_scoped,
         is_async,
         dict(options.given),
+        _spinner_texts(options.show_spinner, qualname),
+        options.show_time,
     )
     functools.update_wrapper(wrapper, func)
     if is_async:
         _mark_coroutine_function(wrapper, func)
     return wrapper
+
+
+def _spinner_texts(show_spinner: Any, qualname: str) -> tuple[str, str] | None:
+    """Inside a Streamlit app, the spinner's text for a call without and with arguments,
+    as Streamlit words it; None for no spinner (only True or a string turn it on)."""
+    if isinstance(show_spinner, str):
+        return show_spinner, show_spinner
+    if show_spinner is True:
+        return f"Running `{qualname}()`.", f"Running `{qualname}(...)`."
+    return None
 
 
 def _mark_coroutine_function(wrapper: Any, func: Any) -> None:

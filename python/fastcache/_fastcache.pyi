@@ -25,9 +25,11 @@ __all__ = [
     "UserHashError",
     "after_fork_in_child",
     "clear_all",
+    "clear_session",
     "set_debug_logging",
     "shutdown",
     "ttl_seconds",
+    "use_app_error_types",
 ]
 
 _P = ParamSpec("_P")
@@ -78,6 +80,8 @@ class CachedFunction(Generic[_P, _R_co]):
         session_scoped: bool,
         is_async: bool,
         parameters: dict[str, Any],
+        spinner: tuple[str, str] | None = None,
+        show_time: bool = False,
     ) -> CachedFunction[_P, _R_co]: ...
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
     # Through the class: the function itself (a plain method) or bound to the class (under
@@ -181,6 +185,14 @@ def ttl_seconds(value: object) -> float:
 def clear_all() -> None: ...
 def set_debug_logging(enabled: bool) -> None:
     """Whether debug records are built (set by ``fastcache._logging``)."""
+
+def clear_session(session_id: str) -> None:
+    """Releases one browser session's entries in every session-scoped cache."""
+
+def use_app_error_types(
+    unhashable: type[UnhashableParamError], user_hash: type[UserHashError]
+) -> None:
+    """Raise these subclasses from now on (fastcache.streamlit, once Streamlit is imported)."""
 
 def after_fork_in_child() -> None: ...
 def shutdown() -> None: ...

@@ -24,6 +24,8 @@ class Options:
         "max_entries",
         "on_release",
         "session_scoped",
+        "show_spinner",
+        "show_time",
         "ttl_secs",
         "validate",
     )
@@ -55,6 +57,8 @@ class Options:
         self.validate = _check_callback("validate", validate)
         self.on_release = _check_callback("on_release", on_release)
         self.hash_funcs = _check_hash_funcs(hash_funcs)
+        self.show_spinner = show_spinner
+        self.show_time = bool(show_time)
         self.session_scoped = scope == "session"
         self.background_refresh = refresh_mode == "background"
         if self.background_refresh:

@@ -55,6 +55,8 @@ pub struct CacheOptions {
     pub max_entries: Option<usize>,
     pub background_refresh: bool,
     pub has_validate: bool,
+    /// One set of entries per browser session (keys start with the session's field).
+    pub session_scoped: bool,
 }
 
 pub struct Callbacks {
@@ -62,23 +64,50 @@ pub struct Callbacks {
     pub on_release: Option<Py<PyAny>>,
 }
 
-/// A cached value, and which process created it: only that one releases it.
+/// A cached value, its replay record (see [`Served`]), and which process created it: only
+/// that one releases it.
 pub struct Stored {
     value: Py<PyAny>,
+    replay: Option<Py<PyAny>>,
     created_in: Generation,
 }
 
 impl Stored {
-    fn new(value: Py<PyAny>) -> Self {
+    fn new(py: Python<'_>, served: &Served) -> Self {
         Stored {
-            value,
+            value: served.value.clone_ref(py),
+            replay: served.replay.as_ref().map(|r| r.clone_ref(py)),
             created_in: process::generation(),
         }
     }
 }
 
+/// What a caller gets: the value and, when computing it wrote app elements (inside a
+/// Streamlit script run), the record that replays them. Only the value goes to callers,
+/// `validate` and `on_release`.
+pub struct Served {
+    pub value: Py<PyAny>,
+    pub replay: Option<Py<PyAny>>,
+}
+
+impl Served {
+    pub fn plain(value: Py<PyAny>) -> Self {
+        Served {
+            value,
+            replay: None,
+        }
+    }
+
+    fn clone_ref(&self, py: Python<'_>) -> Self {
+        Served {
+            value: self.value.clone_ref(py),
+            replay: self.replay.as_ref().map(|r| r.clone_ref(py)),
+        }
+    }
+}
+
 struct InFlight {
-    flight: Arc<Flight<Py<PyAny>>>,
+    flight: Arc<Flight<Served>>,
     /// The asyncio task computing it, for an async function (None: the flight's thread),
     /// held so the task lives while it owns the flight: its address is its identity in
     /// waits and re-entrancy checks, and must not be reused meanwhile.
@@ -181,6 +210,8 @@ pub enum Claim {
     /// its background refresh.
     Hit {
         value: Py<PyAny>,
+        /// The elements to replay (see [`Served`]).
+        replay: Option<Py<PyAny>>,
         refresh: Option<RefreshTicket>,
     },
     /// Another caller is computing it: wait for that flight, then look again. The wait is
@@ -193,7 +224,7 @@ pub enum Claim {
 /// The right (and duty) to compute one key.
 pub struct OwnerSlot {
     key: Key,
-    flight: Arc<Flight<Py<PyAny>>>,
+    flight: Arc<Flight<Served>>,
 }
 
 impl OwnerSlot {
@@ -226,7 +257,7 @@ impl RefreshTicket {
 /// for, so a key never has two computations at once.
 pub struct RefreshRun {
     ticket: RefreshTicket,
-    flight: Arc<Flight<Py<PyAny>>>,
+    flight: Arc<Flight<Served>>,
 }
 
 impl RefreshRun {
@@ -338,6 +369,7 @@ impl ResourceCache {
             match state.store.get(key, now) {
                 Lookup::Hit(stored, written) => {
                     let value = stored.value.clone_ref(py);
+                    let replay = stored.replay.as_ref().map(|r| r.clone_ref(py));
                     let stale =
                         self.options.background_refresh && self.fresh_for.is_expired(written, now);
                     let refresh = if stale {
@@ -356,7 +388,11 @@ impl ResourceCache {
                             if debug_enabled() {
                                 log_hit(py, &self.name, stale, self.expires_in(written, now));
                             }
-                            return Ok(Claim::Hit { value, refresh });
+                            return Ok(Claim::Hit {
+                                value,
+                                replay,
+                                refresh,
+                            });
                         }
                         other => {
                             if let Some(ticket) = refresh {
@@ -423,31 +459,54 @@ impl ResourceCache {
         }
     }
 
-    /// The synchronous call path: the cached value for `key`, computing it with `compute`
-    /// when needed. Other callers of the key wait (detached) and share the value; a failed
-    /// computation is never cached and the next waiter tries again. `on_stale` receives
-    /// the ticket of a stale hit whose background refresh the caller should start.
-    pub fn get_or_compute(
+    /// The synchronous call path: the cached value for `key` (with its replay record),
+    /// computing it with `compute` when needed. Other callers of the key wait (detached)
+    /// and share the value; a failed computation is never cached and the next waiter tries
+    /// again. `on_stale` receives the ticket of a stale hit whose background refresh the
+    /// caller should start.
+    ///
+    /// `begin_miss` runs once, at the first lookup that is not a hit (before waiting for
+    /// another caller or computing): the scope it returns (inside a Streamlit app, the
+    /// spinner and the element recorder) is handed to `compute` and dropped when the miss
+    /// is over, whatever its outcome. A hit never calls it.
+    pub fn get_or_compute<S>(
         &self,
         py: Python<'_>,
         key: &[u8],
-        compute: impl FnOnce() -> PyResult<Py<PyAny>>,
+        begin_miss: impl FnOnce() -> PyResult<S>,
+        compute: impl FnOnce(&S) -> PyResult<Served>,
         on_stale: impl FnOnce(RefreshTicket),
-    ) -> Result<Py<PyAny>, CacheError> {
+    ) -> Result<Served, CacheError> {
+        let mut begin_miss = Some(begin_miss);
+        let mut scope: Option<S> = None;
+        let mut enter = |scope: &mut Option<S>| -> PyResult<()> {
+            if let Some(begin) = begin_miss.take() {
+                *scope = Some(begin()?);
+            }
+            Ok(())
+        };
         loop {
             match self.claim(py, key, None, &[])? {
-                Claim::Hit { value, refresh } => {
+                Claim::Hit {
+                    value,
+                    replay,
+                    refresh,
+                } => {
                     if let Some(ticket) = refresh {
                         on_stale(ticket);
                     }
-                    return Ok(value);
+                    return Ok(Served { value, replay });
                 }
                 Claim::Wait(waiting) => {
+                    if let Err(err) = enter(&mut scope) {
+                        drop(waiting);
+                        return Err(err.into());
+                    }
                     let outcome = wait_for_flight(py, waiting.flight());
                     drop(waiting);
-                    if let Some(value) = outcome? {
+                    if let Some(served) = outcome? {
                         count(&self.hits);
-                        return Ok(value);
+                        return Ok(served);
                     }
                 }
                 Claim::Own(slot) => {
@@ -456,36 +515,35 @@ impl ResourceCache {
                         cache: self,
                         slot: Some(slot),
                     };
-                    let value = compute()?; // an error drops `owner`: the flight fails
-                    return Ok(owner.complete(value)?);
+                    // An error drops `owner`: the flight fails, waiters retry.
+                    enter(&mut scope)?;
+                    let in_scope = scope.as_ref().expect("entered just above");
+                    let served = compute(in_scope)?;
+                    // Its elements were written live: nothing to replay for this caller.
+                    return Ok(Served::plain(owner.complete(served)?.value));
                 }
             }
         }
     }
 
-    /// Stores the value an owner computed and wakes its waiters. Returns the value for the
-    /// owner's caller. A clear while it was computing does not stop it from being stored:
-    /// the clear removed what was cached at that moment, and every caller of this
-    /// computation gets a value that is still cached (never one already released).
-    /// `Err` only for a Ctrl-C or `SystemExit` from `on_release` of a value the write
-    /// pushed out (the new value is stored all the same).
-    pub fn complete(
-        &self,
-        py: Python<'_>,
-        slot: OwnerSlot,
-        value: Py<PyAny>,
-    ) -> PyResult<Py<PyAny>> {
+    /// Stores the value an owner computed (with its replay record) and wakes its waiters.
+    /// Returns it for the owner's caller. A clear while it was computing does not stop it
+    /// from being stored: the clear removed what was cached at that moment, and every
+    /// caller of this computation gets a value that is still cached (never one already
+    /// released). `Err` only for a Ctrl-C or `SystemExit` from `on_release` of a value the
+    /// write pushed out (the new value is stored all the same).
+    pub fn complete(&self, py: Python<'_>, slot: OwnerSlot, served: Served) -> PyResult<Served> {
         let mut removed = Vec::new();
         let (running, mut state) = self.take_inflight(py, &slot);
-        let stored = Stored::new(value.clone_ref(py));
+        let stored = Stored::new(py, &served);
         state
             .store
             .insert(slot.key, stored, self.now(), &mut removed);
         drop(state);
         drop(running);
-        slot.flight.finish(FlightState::Done(value.clone_ref(py)));
+        slot.flight.finish(FlightState::Done(served.clone_ref(py)));
         self.release(py, removed)?;
-        Ok(value)
+        Ok(served)
     }
 
     /// Gives a computation up (it raised, or was cancelled): waiters wake and retry.
@@ -614,14 +672,15 @@ impl ResourceCache {
         }
         let (finished, failure) = match outcome {
             Ok(value) if current => {
-                let stored = Stored::new(value.clone_ref(py));
+                let refreshed = Served::plain(value.clone_ref(py));
+                let stored = Stored::new(py, &refreshed);
                 state
                     .store
                     .insert(mark.key, stored, Instant::now(), &mut removed);
                 // A refresh returning the object already cached (a singleton, a pooled
                 // client) replaced nothing: that object is still being served.
                 removed.retain(|gone| !gone.value.value.is(&value));
-                (Some(FlightState::Done(value)), None)
+                (Some(FlightState::Done(refreshed)), None)
             }
             Ok(value) => {
                 let already_released = value.is(&stale);
@@ -631,7 +690,7 @@ impl ResourceCache {
                     .is_some_and(|stored| stored.value.is(&value));
                 if !already_released && !still_stored {
                     removed.push(Removed {
-                        value: Stored::new(value),
+                        value: Stored::new(py, &Served::plain(value)),
                         cause: RemovalCause::Cleared,
                     });
                 }
@@ -769,7 +828,12 @@ impl ResourceCache {
             if !go_on() {
                 continue;
             }
-            let Stored { value, created_in } = stored;
+            let Stored {
+                value,
+                replay,
+                created_in,
+            } = stored;
+            drop(replay);
             if !process::created_here(created_in) {
                 // Inherited through a fork: the parent still owns what it holds (its
                 // connection, file or directory), so the child only lets go of it.
@@ -836,6 +900,37 @@ impl ResourceCache {
         };
         discard_refreshes(refreshes);
         self.release(py, cleared(values))
+    }
+
+    /// Removes every entry of one browser session (keys starting with `session`, its key
+    /// field), releasing each, and discards that session's running refreshes, as `clear`
+    /// does for the whole cache (computations running meanwhile still store theirs).
+    pub fn clear_session(&self, py: Python<'_>, session: &[u8]) -> PyResult<()> {
+        let (values, refreshes) = {
+            let mut state = lock_attached(py, &self.state);
+            state.refreshing.retain(|key, _| !key.starts_with(session));
+            state
+                .refresh_cooldown
+                .retain(|key, _| !key.starts_with(session));
+            let refreshes: Vec<Key> = state
+                .inflight
+                .iter()
+                .filter(|(key, running)| running.refresh.is_some() && key.starts_with(session))
+                .map(|(key, _)| key.clone())
+                .collect();
+            let refreshes: Vec<InFlight> = refreshes
+                .iter()
+                .filter_map(|key| state.inflight.remove(key))
+                .collect();
+            (state.store.remove_prefixed(session), refreshes)
+        };
+        discard_refreshes(refreshes);
+        self.release(py, cleared(values))
+    }
+
+    /// Whether entries are kept per browser session.
+    pub fn session_scoped(&self) -> bool {
+        self.options.session_scoped
     }
 
     /// Removes one entry (releasing it) and keeps a running refresh of it from storing (a
@@ -975,12 +1070,12 @@ fn participant(task: Option<&Bound<'_, PyAny>>) -> Participant {
 /// by attached threads, for table work, like the cache locks.
 static WAITS: LazyLock<Mutex<Waits>> = LazyLock::new(Default::default);
 
-type Waits = WaitGraph<Arc<Flight<Py<PyAny>>>>;
+type Waits = WaitGraph<Arc<Flight<Served>>>;
 
 /// A caller's wait for another's flight, recorded in `WAITS` until dropped.
 pub struct WaitRegistration {
     waiter: Participant,
-    flight: Arc<Flight<Py<PyAny>>>,
+    flight: Arc<Flight<Served>>,
 }
 
 impl WaitRegistration {
@@ -989,7 +1084,7 @@ impl WaitRegistration {
     fn begin(
         py: Python<'_>,
         waiter: Participant,
-        flight: Arc<Flight<Py<PyAny>>>,
+        flight: Arc<Flight<Served>>,
     ) -> Result<Self, CacheError> {
         let refused = lock_attached(py, &WAITS).begin(waiter, &flight);
         match refused {
@@ -1002,7 +1097,7 @@ impl WaitRegistration {
         }
     }
 
-    pub fn flight(&self) -> &Arc<Flight<Py<PyAny>>> {
+    pub fn flight(&self) -> &Arc<Flight<Served>> {
         &self.flight
     }
 }
@@ -1034,8 +1129,8 @@ pub fn forget_waits_after_fork(py: Python<'_>) {
 /// reaches a waiting main thread. `None` when the computation failed.
 pub fn wait_for_flight(
     py: Python<'_>,
-    flight: &Flight<Py<PyAny>>,
-) -> Result<Option<Py<PyAny>>, CacheError> {
+    flight: &Flight<Served>,
+) -> Result<Option<Served>, CacheError> {
     while !py.detach(|| flight.wait_for(WAIT_SLICE)) {
         py.check_signals()?;
     }
@@ -1043,9 +1138,9 @@ pub fn wait_for_flight(
 }
 
 /// The value of a finished flight (`None` if it failed); no lock is taken.
-fn flight_value(py: Python<'_>, flight: &Flight<Py<PyAny>>) -> Option<Py<PyAny>> {
+fn flight_value(py: Python<'_>, flight: &Flight<Served>) -> Option<Served> {
     match flight.outcome() {
-        Outcome::Done(value) => Some(value.clone_ref(py)),
+        Outcome::Done(served) => Some(served.clone_ref(py)),
         Outcome::Failed | Outcome::Running => None,
     }
 }
@@ -1059,9 +1154,9 @@ struct OwnerGuard<'a, 'py> {
 }
 
 impl OwnerGuard<'_, '_> {
-    fn complete(mut self, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
+    fn complete(mut self, served: Served) -> PyResult<Served> {
         let slot = self.slot.take().expect("completed once");
-        self.cache.complete(self.py, slot, value)
+        self.cache.complete(self.py, slot, served)
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! - `wrapper`: `CachedFunction` (what the decorator returns), its bound-method form and the
 //!   async call objects;
+//! - `app`: the hand-overs to `fastcache.streamlit` inside a Streamlit app (miss, replay,
+//!   session);
 //! - `signature`: binding a call to the function's signature;
 //! - `encode`: Python values → argument key, and `hash_funcs`;
 //! - `cache`: one function's entries, in-flight computations and callbacks;
@@ -12,6 +14,7 @@
 //! - `logging`: the bridge to Python's `logging`;
 //! - `errors`: the error enum and fastcache's exception classes.
 
+pub mod app;
 pub mod cache;
 pub mod encode;
 pub mod errors;

@@ -1,5 +1,5 @@
-//! Decoration-time option parsing that belongs on the Rust side (the ttl), and the global
-//! clear.
+//! Decoration-time option parsing that belongs on the Rust side (the ttl), the global
+//! clear and the end of a browser session.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -54,4 +54,10 @@ fn wrong_ttl_type(value: &Bound<'_, PyAny>) -> PyErr {
 #[pyfunction]
 pub fn clear_all(py: Python<'_>) -> PyResult<()> {
     crate::bindings::registry::clear_every_cache(py)
+}
+
+/// A browser session ended: releases its entries in every session-scoped cache.
+#[pyfunction]
+pub fn clear_session(py: Python<'_>, session_id: &str) -> PyResult<()> {
+    crate::bindings::registry::clear_session_everywhere(py, session_id)
 }

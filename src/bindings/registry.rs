@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 
 use crate::bindings::cache::{lock_attached, CacheOptions, Callbacks, ResourceCache};
 use crate::bindings::logging::{debug_enabled, log_cache_replaced};
+use crate::engine::key::session_prefix;
 
 /// Every cache of the process: by function identity for reuse, and all of them for
 /// `cache_resource.clear()`, the reaper and fork handling (a replaced cache still used by
@@ -68,6 +69,22 @@ pub fn clear_every_cache(py: Python<'_>) -> PyResult<()> {
     let mut interrupt = Ok(());
     for cache in &caches {
         let cleared = cache.clear(py);
+        if interrupt.is_ok() {
+            interrupt = cleared;
+        }
+    }
+    interrupt
+}
+
+/// A browser session ended (or was cleared): every session-scoped cache releases that
+/// session's entries. A Ctrl-C or `SystemExit` from an `on_release` is raised once every
+/// cache has been cleared.
+pub fn clear_session_everywhere(py: Python<'_>, session_id: &str) -> PyResult<()> {
+    let prefix = session_prefix(session_id);
+    let caches = live_caches(&lock_attached(py, &REGISTRY));
+    let mut interrupt = Ok(());
+    for cache in caches.iter().filter(|c| c.session_scoped()) {
+        let cleared = cache.clear_session(py, &prefix);
         if interrupt.is_ok() {
             interrupt = cleared;
         }

@@ -16,17 +16,17 @@ use parking_lot::Mutex;
 use pyo3::types::PyType;
 use smallvec::SmallVec;
 
+use crate::bindings::app::{self, AppMiss};
 use crate::bindings::cache::{
     lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshRun, RefreshTicket,
-    ResourceCache, WaitRegistration,
+    ResourceCache, Served, WaitRegistration,
 };
 use crate::bindings::encode::{Encoder, HashFuncs};
-use crate::bindings::errors::SessionScopeError;
 use crate::bindings::registry::cache_for;
 use crate::bindings::signature::ArgPlan;
 use crate::engine::flight::Flight;
 use crate::engine::human::human_secs;
-use crate::engine::key::Key;
+use crate::engine::key::{session_prefix, Key};
 use crate::engine::workers::refresh_pool;
 
 /// What `@fastcache.cache_resource` returns: the function, cached.
@@ -49,6 +49,10 @@ pub struct CachedFunction {
     /// `__name__`, as error messages name the function.
     name: String,
     session_scoped: bool,
+    /// The spinner's text inside a Streamlit app, for a call without and with arguments
+    /// (`None`: no spinner), and whether it shows the elapsed time.
+    spinner: Option<(Py<PyString>, Py<PyString>)>,
+    show_time: bool,
     /// An `async def`: calls return a coroutine that resolves the key when awaited.
     is_async: bool,
     /// What `cache_parameters()` returns (a fresh copy each time).
@@ -64,10 +68,10 @@ impl CachedFunction {
     ) -> PyResult<Py<PyAny>> {
         let this = slf.get();
         let py = slf.py();
-        if this.session_scoped {
-            return Err(session_scope_error(py));
-        }
         let mut encoder = Encoder::new(&this.hash_funcs, &this.name);
+        if this.session_scoped {
+            encoder.writer.session(&app::session_id(py)?);
+        }
         let key = match this.plan.key(&mut encoder, bound_to, args, kwargs) {
             Ok(Some(key)) => key,
             // The call does not fit the signature: let Python say exactly why.
@@ -84,26 +88,58 @@ impl CachedFunction {
             };
             return Ok(async_resolve(py)?.call1((call,))?.unbind());
         }
-        this.cache
+        let stored = this
+            .cache
             .get_or_compute(
                 py,
                 key.as_bytes(),
-                || this.invoke_sync(py, bound_to, args, kwargs),
+                || this.begin_miss(py, bound_to, args, kwargs),
+                |miss| this.invoke_sync(py, miss, bound_to, args, kwargs),
                 |ticket| this.refresh_in_background(py, ticket, bound_to, args, kwargs),
             )
-            .map_err(|err| err.into_pyerr(py))
+            .map_err(|err| err.into_pyerr(py))?;
+        if let Some(record) = &stored.replay {
+            app::replay(py, record, &this.func)?;
+        }
+        Ok(stored.value)
     }
 
-    /// Calls a synchronous function, refusing a coroutine it returns: caching the
-    /// coroutine object would hand every caller the same, once-awaitable object.
-    fn invoke_sync(
+    /// A miss as the app sees it: Streamlit's spinner (with this call's text) and
+    /// element recorder inside a script run, nothing elsewhere.
+    fn begin_miss(
         &self,
         py: Python<'_>,
         bound_to: Option<&Bound<'_, PyAny>>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        let value = self.invoke(py, bound_to, args, kwargs)?;
+    ) -> PyResult<AppMiss> {
+        // As Streamlit words it: `()` only for a call made with no arguments at all.
+        let with_args =
+            bound_to.is_some() || !args.is_empty() || kwargs.is_some_and(|k| !k.is_empty());
+        let spinner = self
+            .spinner
+            .as_ref()
+            .map(|(bare, with)| if with_args { with } else { bare });
+        let background = self.cache.options().background_refresh;
+        AppMiss::begin(py, &self.func, spinner, self.show_time, background)
+    }
+
+    /// Calls a synchronous function (through the app's recorder when there is one),
+    /// refusing a coroutine it returns: caching the coroutine object would hand every
+    /// caller the same, once-awaitable object.
+    fn invoke_sync(
+        &self,
+        py: Python<'_>,
+        miss: &AppMiss,
+        bound_to: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Served> {
+        let stored = match miss.compute(py, &self.func, &full_args(py, bound_to, args)?, kwargs)? {
+            Some((value, replay)) => Served { value, replay },
+            None => Served::plain(self.invoke(py, bound_to, args, kwargs)?),
+        };
+        let value = &stored.value;
         if value.bind(py).is_instance(coroutine_type(py)?)? {
             value.bind(py).call_method0(intern!(py, "close"))?;
             return Err(PyTypeError::new_err(format!(
@@ -113,7 +149,7 @@ impl CachedFunction {
                 self.name
             )));
         }
-        Ok(value)
+        Ok(stored)
     }
 
     /// Starts the background refresh of a stale entry on the worker pool; when every
@@ -181,10 +217,22 @@ impl CachedFunction {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let no_arguments = args.is_empty() && kwargs.is_none_or(|k| k.is_empty());
+        // A session-scoped function clears in the current session only (outside one:
+        // Streamlit's error, as for a call).
+        let session = match self.session_scoped {
+            true => Some(app::session_id(py)?),
+            false => None,
+        };
         if no_arguments {
-            return self.cache.clear(py);
+            return match &session {
+                Some(id) => self.cache.clear_session(py, &session_prefix(id)),
+                None => self.cache.clear(py),
+            };
         }
         let mut encoder = Encoder::new(&self.hash_funcs, &self.name);
+        if let Some(id) = &session {
+            encoder.writer.session(id);
+        }
         match self.plan.key(&mut encoder, bound_to, args, kwargs) {
             Ok(Some(key)) => self.cache.clear_key(py, key.as_bytes()),
             Ok(None) => Err(PyTypeError::new_err(format!(
@@ -203,7 +251,8 @@ impl CachedFunction {
     #[new]
     #[pyo3(signature = (
         func, params, identity, name, qualname, ttl_secs, max_entries, background_refresh,
-        validate, on_release, hash_funcs, session_scoped, is_async, parameters
+        validate, on_release, hash_funcs, session_scoped, is_async, parameters, spinner=None,
+        show_time=false
     ))]
     #[allow(clippy::too_many_arguments)] // one flat constructor mirrors the decorator's options
     fn new(
@@ -222,7 +271,10 @@ impl CachedFunction {
         session_scoped: bool,
         is_async: bool,
         parameters: Py<PyDict>,
+        spinner: Option<(Py<PyString>, Py<PyString>)>,
+        show_time: bool,
     ) -> PyResult<Self> {
+        app::engage_if_streamlit(py)?;
         let plan = ArgPlan::from_params(params)?;
         let hash_funcs = HashFuncs::from_mapping(hash_funcs)?;
         let options = CacheOptions {
@@ -230,6 +282,7 @@ impl CachedFunction {
             max_entries,
             background_refresh,
             has_validate: validate.is_some(),
+            session_scoped,
         };
         let callbacks = Callbacks {
             validate,
@@ -247,6 +300,8 @@ impl CachedFunction {
             cache,
             name,
             session_scoped,
+            spinner,
+            show_time,
             is_async,
             parameters,
         })
@@ -523,19 +578,24 @@ impl AsyncCall {
         Ok(match claim {
             Claim::Hit {
                 value,
-                refresh: None,
-            } => (CLAIM_HIT, value),
-            Claim::Hit {
-                value,
-                refresh: Some(ticket),
+                replay,
+                refresh,
             } => {
-                let refresh = AsyncRefresh {
-                    cache: Arc::clone(&function.cache),
-                    stage: Mutex::new(RefreshStage::Ready(ticket)),
-                };
-                let refresh = Bound::new(py, refresh)?.into_any();
-                let pair = PyTuple::new(py, [value.bind(py).clone(), refresh])?;
-                (CLAIM_STALE, pair.into_any().unbind())
+                if let Some(record) = &replay {
+                    app::replay(py, record, &function.func)?;
+                }
+                match refresh {
+                    None => (CLAIM_HIT, value),
+                    Some(ticket) => {
+                        let refresh = AsyncRefresh {
+                            cache: Arc::clone(&function.cache),
+                            stage: Mutex::new(RefreshStage::Ready(ticket)),
+                        };
+                        let refresh = Bound::new(py, refresh)?.into_any();
+                        let pair = PyTuple::new(py, [value.bind(py).clone(), refresh])?;
+                        (CLAIM_STALE, pair.into_any().unbind())
+                    }
+                }
             }
             Claim::Wait(waiting) => {
                 let waiter = FlightWaiter {
@@ -661,7 +721,7 @@ impl Drop for AsyncRefresh {
 /// Another caller's computation, for an async waiter to be woken by.
 #[pyclass(frozen, module = "fastcache")]
 pub struct FlightWaiter {
-    flight: Arc<Flight<Py<PyAny>>>,
+    flight: Arc<Flight<Served>>,
     /// The wait as recorded for cycle detection, until `done()` (or the waiter's end).
     waiting: Mutex<Option<WaitRegistration>>,
 }
@@ -720,7 +780,7 @@ impl PendingEntry {
 
     fn complete(&self, py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let slot = self.take_slot(py)?;
-        self.cache.complete(py, slot, value)
+        Ok(self.cache.complete(py, slot, Served::plain(value))?.value)
     }
 
     fn abandon(&self, py: Python<'_>) -> PyResult<()> {
@@ -795,26 +855,4 @@ fn generic_alias(cls: &Bound<'_, PyType>, item: &Bound<'_, PyAny>) -> PyResult<P
 fn cache_info_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static CACHE_INFO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     CACHE_INFO.import(py, "fastcache._decorator", "CacheInfo")
-}
-
-/// Streamlit's error for a session-scoped cache used outside a script run. Inside a
-/// Streamlit run, session scope is not supported yet and says so.
-fn session_scope_error(py: Python<'_>) -> PyErr {
-    let in_script_run = py
-        .import("fastcache.streamlit")
-        .and_then(|m| m.call_method0("in_streamlit_script_run"))
-        .and_then(|r| r.is_truthy())
-        .unwrap_or(false);
-    if in_script_run {
-        return pyo3::exceptions::PyNotImplementedError::new_err(
-            "scope=\"session\" inside a Streamlit app is not supported by this fastcache \
-             version yet; use scope=\"global\" (the default) or st.cache_resource for this \
-             function",
-        );
-    }
-    SessionScopeError::new_err(
-        "A session-scoped cache was accessed outside of the app execution thread. Make sure \
-         all session-scoped caches are read during rendering and not read in background \
-         threads.",
-    )
 }

@@ -1,0 +1,127 @@
+//! The native side of fastcache inside a Streamlit app: when a call hands over to
+//! `fastcache.streamlit` and what comes back. Streamlit itself is only ever touched by that
+//! Python module; fastcache never imports Streamlit, it only notices that the app did.
+//!
+//! Three hand-overs, none of them on a plain hit:
+//! - a miss while `streamlit` is imported: [`AppMiss::begin`] gets the spinner and element
+//!   recorder of the current script run (nothing outside a run);
+//! - a hit on an entry whose computation wrote elements: [`replay`];
+//! - every call of a session-scoped function: [`session_id`].
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::{intern, Py};
+
+/// Whether the app has imported Streamlit (a look in `sys.modules`; nothing is imported).
+pub fn streamlit_imported(py: Python<'_>) -> bool {
+    static MODULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    let modules = MODULES.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
+        Ok(py
+            .import("sys")?
+            .getattr("modules")?
+            .cast_into::<PyDict>()?
+            .unbind())
+    });
+    match modules {
+        Ok(modules) => modules
+            .bind(py)
+            .contains(intern!(py, "streamlit"))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn hook<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    cell.import(py, "fastcache.streamlit", name)
+}
+
+/// A value computed through the recorder, and its replay record (`None`: nothing written).
+pub type Recorded = (Py<PyAny>, Option<Py<PyAny>>);
+
+/// One miss seen from the app: inside a script run, the object that shows the spinner and
+/// records the elements the computation writes (`compute`, `close`); `None` elsewhere.
+/// Dropping it closes it (the spinner goes), whatever the miss's outcome.
+pub struct AppMiss(Option<Py<PyAny>>);
+
+impl AppMiss {
+    /// Outside Streamlit: nothing, and nothing is called.
+    pub fn begin(
+        py: Python<'_>,
+        func: &Py<PyAny>,
+        spinner: Option<&Py<PyString>>,
+        show_time: bool,
+        background_refresh: bool,
+    ) -> PyResult<AppMiss> {
+        if !streamlit_imported(py) {
+            return Ok(AppMiss(None));
+        }
+        static BEGIN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let scope = hook(py, &BEGIN, "_begin_miss")?.call1((
+            func,
+            spinner,
+            show_time,
+            background_refresh,
+        ))?;
+        Ok(AppMiss((!scope.is_none()).then(|| scope.unbind())))
+    }
+
+    /// Runs the function through the recorder: `Ok(None)` when there is none (call it
+    /// directly), else the value and the replay record (`None` when nothing was written).
+    pub fn compute(
+        &self,
+        py: Python<'_>,
+        func: &Py<PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<Recorded>> {
+        let Some(scope) = &self.0 else {
+            return Ok(None);
+        };
+        let outcome = scope
+            .bind(py)
+            .call_method1(intern!(py, "compute"), (func, args, kwargs))?;
+        Ok(Some(outcome.extract()?))
+    }
+}
+
+impl Drop for AppMiss {
+    fn drop(&mut self) {
+        if let Some(scope) = self.0.take() {
+            Python::attach(|py| {
+                if let Err(err) = scope.bind(py).call_method0(intern!(py, "close")) {
+                    err.write_unraisable(py, None);
+                }
+                drop(scope);
+            });
+        }
+    }
+}
+
+/// Replays, into the current script run, the elements a hit's computation wrote.
+pub fn replay(py: Python<'_>, record: &Py<PyAny>, func: &Py<PyAny>) -> PyResult<()> {
+    static REPLAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    hook(py, &REPLAY, "_replay")?.call1((record, func))?;
+    Ok(())
+}
+
+/// The browser session of the current script run; outside one, Streamlit's error.
+pub fn session_id(py: Python<'_>) -> PyResult<String> {
+    static SESSION_ID: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    hook(py, &SESSION_ID, "_session_id")?.call0()?.extract()
+}
+
+/// Lets `fastcache.streamlit` engage (clear hooks, in-page errors) when a function is
+/// decorated after the app imported Streamlit.
+pub fn engage_if_streamlit(py: Python<'_>) -> PyResult<()> {
+    if !streamlit_imported(py) {
+        return Ok(());
+    }
+    static ENGAGE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    hook(py, &ENGAGE, "_engage")?.call0()?;
+    Ok(())
+}
