@@ -280,8 +280,11 @@ def install() -> None:
 def uninstall() -> None:
     """Gives ``st.cache_resource`` back to Streamlit. Functions already decorated keep
     the cache they were decorated with."""
-    streamlit = sys.modules.get("streamlit")
+    if "streamlit" not in sys.modules:
+        return
+    import streamlit
+
     with _lock:
-        if streamlit is not None and streamlit.cache_resource is _installed and _replaced:
+        if streamlit.cache_resource is _installed and _replaced:
             streamlit.cache_resource = _replaced.pop()
         _replaced.clear()
