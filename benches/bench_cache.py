@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import timing
 from harness.cases_decoration import case_decoration
+from harness.cases_in_app import case_in_app
 from harness.cases_large_arguments import case_large_arguments
 from harness.cases_per_call import (
     case_hit_keywords,
@@ -50,7 +51,7 @@ from harness.results import CaseResult
 from harness.settings import DOCS, Settings
 from harness.targets import evaluate_targets
 
-ALL_CASES = ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
+ALL_CASES = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             ("7", lambda: case_method_hit(peers, settings)),
             ("8", lambda: case_decoration(peers, settings, Path(tmp))),
             ("9", lambda: case_large_arguments(peers, settings)),
+            ("10", lambda: case_in_app(peers, settings)),
         ]
         for case_id, step in steps:
             if case_id not in wanted:

@@ -111,5 +111,7 @@ def _short_label(case: CaseResult) -> str:
         "9b": "hit\nbig bytes",
         "9c": "hit\nDataFrame",
         "9d": "hit\nmixed arg",
+        "10a": "hit in\nscript run",
+        "10b": "replaying\nhit",
     }
     return f"{case.id}\n{short.get(case.id, case.title)}"

@@ -126,4 +126,29 @@ def evaluate_targets(cases: dict[str, CaseResult]) -> list[Target]:
             targets.append(
                 _ratio_target(name, cell.value, st, limit, "1/{inverse:.1f} of Streamlit's")
             )
+    # Issue 11: hits inside a Streamlit script run, with the integration engaged.
+    for case_id, name, limit, text in (
+        (
+            "10a",
+            "case 10a: ≥ 100× faster than st.cache_resource in a script run",
+            1 / 100,
+            "{inverse:.0f}× faster",
+        ),
+        (
+            "10b",
+            "case 10b: a replaying hit costs no more than st.cache_resource's",
+            1.0,
+            "{ratio:.2f}× Streamlit's",
+        ),
+    ):
+        if case_id in cases:
+            targets.append(
+                _ratio_target(
+                    name,
+                    _value(cases, case_id, fc),
+                    _value(cases, case_id, "streamlit"),
+                    limit,
+                    text,
+                )
+            )
     return targets
