@@ -694,3 +694,85 @@ def test_an_async_caller_after_twice_ttl_waits_for_the_running_refresh(run_async
     assert value.serial == 1 and again is value
     assert most_active[0] == 1
     assert len(runs) == 2
+
+
+def test_callers_do_not_wait_for_a_refresh_whose_loop_stopped_with_it_pending():
+    """A loop run by hand (run_until_complete, then close) can stop with its refresh task
+    pending: callers after 2·ttl, waiting or arriving, compute the key themselves."""
+    ttl = 0.2
+    runs = []
+    refresh_started, caller_waiting = threading.Event(), threading.Event()
+
+    @cache_resource(ttl=ttl, refresh_mode="background")
+    async def connect(key):
+        runs.append(key)
+        if len(runs) == 2:
+            refresh_started.set()
+            await asyncio.sleep(3600)  # pending when its loop stops
+        return LoopBound(len(runs) - 1)
+
+    written = []
+
+    async def first():
+        v0 = await connect(1)
+        written.append(time.monotonic())
+        await asyncio.sleep(ttl + 0.02)
+        assert await connect(1) is v0  # stale: its refresh starts on this loop
+        while not caller_waiting.is_set():
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)  # the other caller is waiting for the refresh now
+
+    async def second():
+        assert refresh_started.wait(5)
+        await asyncio.sleep(max(0.0, written[0] + 2 * ttl + 0.05 - time.monotonic()))
+        caller_waiting.set()
+        return await connect(1)
+
+    result = {}
+    caller = threading.Thread(
+        target=lambda: result.setdefault("value", asyncio.run(second())), daemon=True
+    )
+    caller.start()
+    by_hand = asyncio.new_event_loop()
+    try:
+        by_hand.run_until_complete(first())
+    finally:
+        by_hand.close()  # the refresh task stays pending in the closed loop
+    caller.join(DEADLINE)
+    assert not caller.is_alive(), "a caller waits for a refresh whose loop stopped"
+    assert result["value"].serial == 2
+    late = asyncio.run(connect(1))  # arriving now: the entry is fresh again
+    assert late is result["value"]
+    del by_hand
+
+
+def test_a_caller_arriving_after_a_refresh_loop_closed_computes_the_key(run_async):
+    ttl = 0.2
+    runs = []
+    refresh_started = threading.Event()
+
+    @cache_resource(ttl=ttl, refresh_mode="background")
+    async def connect(key):
+        runs.append(key)
+        if len(runs) == 2:
+            refresh_started.set()
+            await asyncio.sleep(3600)  # pending when its loop stops
+        return LoopBound(len(runs) - 1)
+
+    async def first():
+        v0 = await connect(1)
+        await asyncio.sleep(ttl + 0.02)
+        assert await connect(1) is v0  # stale: its refresh starts on this loop
+        while not refresh_started.is_set():
+            await asyncio.sleep(0.005)
+        return time.monotonic() - ttl - 0.02
+
+    by_hand = asyncio.new_event_loop()
+    try:
+        written = by_hand.run_until_complete(first())
+    finally:
+        by_hand.close()
+    sleep_until(written + 2 * ttl + 0.05)
+    value = run_async(lambda: connect(1))
+    assert value.serial == 2
+    del by_hand

@@ -26,6 +26,9 @@ from typing import Any
 
 _HIT, _WAIT, _OWN, _STALE = 0, 1, 2, 3
 
+# How often a caller waiting for another event loop's refresh checks that loop still runs.
+_STALL_CHECK = 0.25
+
 # The flights (ids) the current task and its ancestors are computing.
 _computing: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
     "fastcache_computing", default=()
@@ -120,6 +123,14 @@ async def _finished(waiter: Any) -> None:
 
     waiter.add_done_callback(wake)
     try:
-        await done
+        if not waiter.may_stall:
+            await done
+            return
+        # A refresh run by a task of another event loop: should that loop stop with the
+        # refresh pending, take the key back rather than wait for a loop that may never run.
+        while not done.done():
+            await asyncio.wait((done,), timeout=_STALL_CHECK)
+            if not done.done() and waiter.take_over_if_stalled():
+                return
     finally:
         waiter.done()

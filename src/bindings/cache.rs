@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::PyException;
+use pyo3::intern;
 use pyo3::prelude::*;
 
 use crate::bindings::errors::CacheError;
@@ -111,7 +112,7 @@ struct InFlight {
     /// The asyncio task computing it, for an async function (None: the flight's thread),
     /// held so the task lives while it owns the flight: its address is its identity in
     /// waits and re-entrancy checks, and must not be reused meanwhile.
-    _owner_task: Option<Py<PyAny>>,
+    owner_task: Option<Py<PyAny>>,
     /// A background refresh (its id), rather than a caller's computation: a clear takes
     /// it out of the table, since its value will be discarded.
     refresh: Option<u64>,
@@ -414,8 +415,14 @@ impl ResourceCache {
 
             if let Some(running) = state.inflight.get(key) {
                 let flight = Arc::clone(&running.flight);
+                let refreshing_task = refresh_task(py, running);
                 drop(state);
                 self.release_expired(py, expired)?;
+                if let Some(task) = refreshing_task {
+                    if self.take_over_stalled_refresh(py, key, &flight, task) {
+                        continue;
+                    }
+                }
                 if flight.owner() == me {
                     return Err(CacheError::Reentrant {
                         func: self.name.clone(),
@@ -438,7 +445,7 @@ impl ResourceCache {
                 Key::from_bytes(key),
                 InFlight {
                     flight: Arc::clone(&flight),
-                    _owner_task: task.map(|t| t.clone().unbind()),
+                    owner_task: task.map(|t| t.clone().unbind()),
                     refresh: None,
                 },
             );
@@ -642,7 +649,7 @@ impl ResourceCache {
             key.clone(),
             InFlight {
                 flight: Arc::clone(&flight),
-                _owner_task: task.map(|t| t.clone().unbind()),
+                owner_task: task.map(|t| t.clone().unbind()),
                 refresh: Some(ticket.mark.id),
             },
         );
@@ -748,6 +755,83 @@ impl ResourceCache {
             flight.finish(FlightState::Failed);
         }
         drop((running, ticket));
+    }
+
+    /// Whether `flight` is a background refresh run by an asyncio task, which only makes
+    /// progress while its event loop runs.
+    pub fn is_async_refresh(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        flight: &Arc<Flight<Served>>,
+    ) -> bool {
+        let state = lock_attached(py, &self.state);
+        let found = state.inflight.get(key);
+        found.is_some_and(|running| {
+            Arc::ptr_eq(&running.flight, flight)
+                && running.refresh.is_some()
+                && running.owner_task.is_some()
+        })
+    }
+
+    /// A refresh running as a task of an event loop that no longer runs (closed, or
+    /// stopped with the task pending) would keep every caller of the key waiting: it is
+    /// taken out of the table and failed, so they compute the key themselves (should the
+    /// loop run again, the refresh finds itself discarded). True when it was.
+    pub fn take_over_if_stalled(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        flight: &Arc<Flight<Served>>,
+    ) -> bool {
+        let task = {
+            let state = lock_attached(py, &self.state);
+            match state.inflight.get(key) {
+                Some(running) if Arc::ptr_eq(&running.flight, flight) => refresh_task(py, running),
+                _ => None,
+            }
+        };
+        task.is_some_and(|task| self.take_over_stalled_refresh(py, key, flight, task))
+    }
+
+    fn take_over_stalled_refresh(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        flight: &Arc<Flight<Served>>,
+        task: Py<PyAny>,
+    ) -> bool {
+        let loop_runs = task
+            .bind(py)
+            .call_method0(intern!(py, "get_loop"))
+            .and_then(|event_loop| event_loop.call_method0(intern!(py, "is_running")))
+            .and_then(|running| running.is_truthy())
+            .unwrap_or(true);
+        drop(task);
+        if loop_runs {
+            return false;
+        }
+        let taken = {
+            let mut state = lock_attached(py, &self.state);
+            match state.inflight.get(key) {
+                Some(running) if Arc::ptr_eq(&running.flight, flight) => {
+                    let taken = state.inflight.remove(key);
+                    if let Some(id) = taken.as_ref().and_then(|t| t.refresh) {
+                        if state.refreshing.get(key) == Some(&id) {
+                            state.refreshing.remove(key);
+                        }
+                    }
+                    taken
+                }
+                _ => None,
+            }
+        };
+        let Some(taken) = taken else {
+            return false;
+        };
+        taken.flight.finish(FlightState::Failed);
+        drop(taken);
+        true
     }
 
     /// Gives a refresh up before it started (the worker pool was busy, validate failed).
@@ -1017,6 +1101,12 @@ impl Drop for ResourceCache {
 /// attached, so the GIL already orders them, and `cache_info()` figures need no more.
 fn count(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// The asyncio task running `running`, if it is a background refresh run by one.
+fn refresh_task(py: Python<'_>, running: &InFlight) -> Option<Py<PyAny>> {
+    running.refresh?;
+    running.owner_task.as_ref().map(|task| task.clone_ref(py))
 }
 
 /// Refreshes a clear took out of the table: callers waiting for them wake and compute the

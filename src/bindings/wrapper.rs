@@ -598,8 +598,12 @@ impl AsyncCall {
                 }
             }
             Claim::Wait(waiting) => {
+                let flight = Arc::clone(waiting.flight());
                 let waiter = FlightWaiter {
-                    flight: Arc::clone(waiting.flight()),
+                    may_stall: function.cache.is_async_refresh(py, &self.key, &flight),
+                    cache: Arc::clone(&function.cache),
+                    key: self.key.clone(),
+                    flight,
                     waiting: Mutex::new(Some(waiting)),
                 };
                 (CLAIM_WAIT, Bound::new(py, waiter)?.into_any().unbind())
@@ -721,13 +725,25 @@ impl Drop for AsyncRefresh {
 /// Another caller's computation, for an async waiter to be woken by.
 #[pyclass(frozen, module = "fastcache")]
 pub struct FlightWaiter {
+    cache: Arc<ResourceCache>,
+    key: Key,
     flight: Arc<Flight<Served>>,
+    /// The flight is a refresh run by a task of some event loop, which stalls if that
+    /// loop stops: the waiter then checks now and then (`take_over_if_stalled`).
+    #[pyo3(get)]
+    may_stall: bool,
     /// The wait as recorded for cycle detection, until `done()` (or the waiter's end).
     waiting: Mutex<Option<WaitRegistration>>,
 }
 
 #[pymethods]
 impl FlightWaiter {
+    /// When the computation is a refresh whose event loop no longer runs: takes the key
+    /// back from it (true), so the waiter computes the key itself.
+    fn take_over_if_stalled(&self, py: Python<'_>) -> bool {
+        self.cache.take_over_if_stalled(py, &self.key, &self.flight)
+    }
+
     /// The waiter stopped waiting (woken, or cancelled).
     fn done(&self, py: Python<'_>) {
         let waiting = lock_attached(py, &self.waiting).take();
