@@ -1,7 +1,8 @@
 //! Criterion benches of the pure-Rust parts (no interpreter): the key encoder, the
-//! LRU/ttl store and the ttl string parser. They isolate what a cache hit costs on the
-//! Rust side, so a regression there shows without the noise of the Python-level benches
-//! in `benches/bench_cache.py`.
+//! LRU/ttl store, the expiry reaper's look at a large store, and the ttl string parser.
+//! They isolate what a cache hit (or an expiry pass) costs on the Rust side, so a
+//! regression there shows without the noise of the Python-level benches in
+//! `benches/bench_cache.py`.
 //!
 //! Run with `cargo bench --bench pure_rust` (`-- --quick` for a short run).
 
@@ -121,6 +122,47 @@ fn store(c: &mut Criterion) {
     group.finish();
 }
 
+/// The expiry reaper's work on a store of 1,000,000 live entries: looking when nothing is
+/// due, and taking out the 1,000 entries that are, must cost what those entries cost, not
+/// what scanning the million live ones would.
+fn reaper(c: &mut Criterion) {
+    let mut group = c.benchmark_group("reaper, 1M live entries");
+    let t0 = Instant::now();
+    let ttl = Ttl::After(Duration::from_secs(3600));
+    let mut store: Store<u64> = Store::new(ttl, None);
+    let mut removed = Vec::new();
+    let live_from = t0 + Duration::from_secs(10);
+    for n in 0..1_000_000 {
+        let written = live_from + Duration::from_micros(n as u64);
+        store.insert(int_key(n), n as u64, written, &mut removed);
+    }
+    let now = t0 + Duration::from_secs(3600) + Duration::from_millis(1);
+    group.bench_function("nothing due", |b| {
+        b.iter(|| {
+            let reaped = store.reap_expired(black_box(now), usize::MAX);
+            (reaped.len(), store.next_expiry())
+        })
+    });
+    let due_keys: Vec<Key> = (0..1_000).map(|n| int_key(-1 - n)).collect();
+    group.bench_function("1,000 due", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                for (n, key) in due_keys.iter().enumerate() {
+                    let written = t0 + Duration::from_nanos(n as u64);
+                    store.insert(key.clone(), 0, written, &mut removed);
+                }
+                let start = Instant::now();
+                let reaped = store.reap_expired(black_box(now), usize::MAX);
+                timed += start.elapsed();
+                assert_eq!(reaped.len(), 1_000);
+            }
+            timed
+        })
+    });
+    group.finish();
+}
+
 fn ttl_parser(c: &mut Criterion) {
     let mut group = c.benchmark_group("ttl");
     for text in [
@@ -139,5 +181,5 @@ fn ttl_parser(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, key_encoder, store, ttl_parser);
+criterion_group!(benches, key_encoder, store, reaper, ttl_parser);
 criterion_main!(benches);

@@ -24,6 +24,7 @@ use crate::bindings::logging::{
     debug_enabled, log_exception, log_hit, log_inherited_drop, log_miss, log_release,
     removal_reason,
 };
+use crate::engine::expiry_hint::ExpiryHint;
 use crate::engine::flight::{Flight, FlightLabel, FlightState, Outcome};
 use crate::engine::human::human_duration;
 use crate::engine::key::Key;
@@ -145,6 +146,9 @@ pub struct ResourceCache {
     hits: AtomicU64,
     misses: AtomicU64,
     created: Instant,
+    /// No entry expires before this (lowered by every write, set exactly by the reaper,
+    /// both under the state lock): the reaper skips the cache, lock untouched, until then.
+    next_expiry: ExpiryHint,
 }
 
 thread_local! {
@@ -291,6 +295,7 @@ impl ResourceCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             created: Instant::now(),
+            next_expiry: ExpiryHint::never(),
         }
     }
 
@@ -543,9 +548,9 @@ impl ResourceCache {
         let mut removed = Vec::new();
         let (running, mut state) = self.take_inflight(py, &slot);
         let stored = Stored::new(py, &served);
-        state
-            .store
-            .insert(slot.key, stored, self.now(), &mut removed);
+        let now = self.now();
+        state.store.insert(slot.key, stored, now, &mut removed);
+        self.noted_write(&state, now);
         drop(state);
         drop(running);
         slot.flight.finish(FlightState::Done(served.clone_ref(py)));
@@ -681,9 +686,9 @@ impl ResourceCache {
             Ok(value) if current => {
                 let refreshed = Served::plain(value.clone_ref(py));
                 let stored = Stored::new(py, &refreshed);
-                state
-                    .store
-                    .insert(mark.key, stored, Instant::now(), &mut removed);
+                let now = Instant::now();
+                state.store.insert(mark.key, stored, now, &mut removed);
+                self.noted_write(&state, now);
                 // A refresh returning the object already cached (a singleton, a pooled
                 // client) replaced nothing: that object is still being served.
                 removed.retain(|gone| !gone.value.value.is(&value));
@@ -1034,12 +1039,35 @@ impl ResourceCache {
         self.release(py, cleared(value.into_iter().collect()))
     }
 
-    /// For the reaper: takes the expired entries out (released by the caller after the
-    /// lock is gone) and says when to look again.
-    pub fn reap(&self, py: Python<'_>, now: Instant) -> (Vec<Removed<Stored>>, Option<Instant>) {
+    /// Lowers the expiry marks (this cache's and the reaper's) for a value written at
+    /// `written`; called with the state lock held, so it is ordered with the reaper's
+    /// exact setting in [`ResourceCache::reap`].
+    fn noted_write(&self, state: &CacheState, written: Instant) {
+        let expires = state.store.ttl().expires_at(written);
+        self.next_expiry.note(expires);
+        crate::bindings::reaper::note_expiry(expires);
+    }
+
+    /// For the reaper: whether some entry may have expired by `now` (no lock taken).
+    pub fn expiry_due(&self, now: Instant) -> bool {
+        self.next_expiry.due(now)
+    }
+
+    /// The earliest instant an entry may expire, as far as this cache knows.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.next_expiry.get()
+    }
+
+    /// For the reaper: takes out up to `limit` expired entries (released by the caller
+    /// after the lock is gone); true when more may be left. Only expired entries are
+    /// looked at.
+    pub fn reap(&self, py: Python<'_>, now: Instant, limit: usize) -> (Vec<Removed<Stored>>, bool) {
         let mut state = lock_attached(py, &self.state);
-        let removed = state.store.reap_expired(now);
-        (removed, state.store.next_expiry())
+        let removed = state.store.reap_expired(now, limit);
+        let next = state.store.next_expiry();
+        self.next_expiry.set(next);
+        let more = next.is_some_and(|at| at <= now);
+        (removed, more)
     }
 
     /// Whether entries of this cache ever expire (the reaper skips the others).

@@ -2,10 +2,14 @@
 //! (calling `on_release`, freeing the memory) within about a second of expiry, even when
 //! the function is never called again.
 //!
-//! It starts with the first cache that has a ttl (no ttl anywhere: no thread, no cost),
-//! sleeps detached until the earliest expiry it knows of (or a short poll interval, for
-//! entries written since), then attaches, takes the expired entries out under each
-//! cache's lock, and releases them after the lock is gone. It stops at interpreter exit.
+//! It starts with the first cache that has a ttl (no ttl anywhere: no thread, no cost).
+//! Its cost follows the entries that expire, not the entries stored: every write lowers a
+//! process-wide mark of the earliest expiry (`EARLIEST`), and the reaper sleeps, detached,
+//! until that mark (or a short poll interval, to see marks lowered meanwhile), attaching
+//! only when something is due. Then it skips every cache whose own mark is not due — no
+//! lock taken — and takes expired entries out of the others through their expiry-ordered
+//! index, in batches, releasing each batch after the cache lock is gone. It stops at
+//! interpreter exit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -15,11 +19,29 @@ use pyo3::prelude::*;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::bindings::registry::expiring_caches;
+use crate::engine::expiry_hint::ExpiryHint;
 use crate::engine::fork_fresh::ForkFresh;
 
-/// The longest the reaper sleeps, so entries written after it computed its wake-up time
-/// are released within about this long of their expiry.
+/// The longest the reaper sleeps without looking at `EARLIEST`, so an entry written with
+/// an expiry earlier than its wake-up time is released within about this long of expiring.
+/// Looking is an atomic load, detached: it costs the other threads nothing.
 const POLL: Duration = Duration::from_millis(250);
+
+/// The shortest time between two passes, so a cache whose entries expire as they are
+/// written (`ttl=0`) cannot keep the reaper attached.
+const MIN_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Expired entries taken out per lock hold: the cache lock is never held for long, and
+/// each batch is released before the next is taken.
+const BATCH: usize = 1024;
+
+/// The earliest expiry any write has noted since the reaper last looked.
+static EARLIEST: ExpiryHint = ExpiryHint::never();
+
+/// A write of an entry expiring at `at` (`None`: never).
+pub fn note_expiry(at: Option<Instant>) {
+    EARLIEST.note(at);
+}
 
 struct ReaperState {
     running: bool,
@@ -86,12 +108,20 @@ pub fn ensure_started() {
 }
 
 fn run(shared: &'static Shared) {
-    let stopping = || shared.lock().stopping;
-    let mut deadline = Instant::now() + POLL;
+    let mut earliest_pass = Instant::now();
     loop {
         {
             let mut state = shared.lock();
-            while !state.stopping && Instant::now() < deadline {
+            loop {
+                if state.stopping {
+                    break;
+                }
+                let now = Instant::now();
+                if now >= earliest_pass && EARLIEST.due(now) {
+                    break;
+                }
+                let due = EARLIEST.get().unwrap_or(now + POLL);
+                let deadline = due.clamp(earliest_pass, now + POLL);
                 state = shared.sleep_until(state, deadline);
             }
             if state.stopping {
@@ -99,24 +129,30 @@ fn run(shared: &'static Shared) {
             }
         }
         let pass = Python::try_attach(|py| {
-            if stopping() {
-                return None;
-            }
+            let stopping = || shared.lock().stopping;
             let now = Instant::now();
-            let mut next_pass = now + POLL;
+            // Marks lowered from here on (by writes, or by on_release calling cached
+            // functions) stay noted for the next pass.
+            EARLIEST.set(None);
             for cache in expiring_caches(py) {
-                let (removed, next) = cache.reap(py, now);
-                if let Some(next) = next {
-                    next_pass = next_pass.min(next.max(now + Duration::from_millis(5)));
+                while !stopping() && cache.expiry_due(now) {
+                    let (removed, more) = cache.reap(py, now, BATCH);
+                    cache.release_in_background_while(py, removed, || !stopping());
+                    if !more {
+                        break;
+                    }
+                    // Many entries expiring at once: let threads waiting for the
+                    // interpreter in before the next batch.
+                    py.detach(|| {});
                 }
-                cache.release_in_background_while(py, removed, || !stopping());
+                EARLIEST.note(cache.next_expiry());
             }
-            Some(next_pass)
+            !stopping()
         });
-        match pass.flatten() {
-            Some(next_pass) => deadline = next_pass,
-            None => break, // stopping, or the interpreter is going away
+        if pass != Some(true) {
+            break; // stopping, or the interpreter is going away
         }
+        earliest_pass = Instant::now() + MIN_INTERVAL;
     }
     let mut state = shared.lock();
     state.running = false;

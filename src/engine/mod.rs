@@ -4,6 +4,7 @@
 //! - `key`: the type-tagged, length-prefixed argument encoding a cache entry is keyed by;
 //! - `buffer_hash`: the 128-bit keyed digest of large byte buffers, strided or not;
 //! - `store`: one function's LRU map with a ttl, handing back every value it lets go;
+//! - `expiry_hint`: a lock-free "nothing expires before" mark for the expiry reaper;
 //! - `flight`: one in-flight computation that other callers wait for (single flight);
 //! - `ttl`: the pandas-style duration grammar of `ttl` strings;
 //! - `workers`: the bounded pool that runs background refreshes;
@@ -12,6 +13,7 @@
 //! - `human`: durations as people read them ("59m 58s"), for logs, reprs and messages.
 
 pub mod buffer_hash;
+pub mod expiry_hint;
 pub mod flight;
 pub mod fork_fresh;
 pub mod human;

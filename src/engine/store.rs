@@ -8,7 +8,13 @@
 //! A session-scoped cache keeps every browser session's entries in one store, each key
 //! starting with its session's field (`key::session_prefix`): `max_entries` then counts per
 //! session, and one session's entries can be taken out together.
+//!
+//! Expiry has its own index, ordered by write time (with one ttl for every entry, that is
+//! expiry order): finding the expired entries, or the next expiry, looks at those entries
+//! only, never at the live ones — a store of a million live entries costs the reaper
+//! nothing until some expire.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hashlink::linked_hash_map::RawEntryMut;
@@ -53,6 +59,8 @@ pub struct Removed<V> {
 struct Entry<V> {
     value: V,
     written: Instant,
+    /// Where it sits in the expiry index: `(written, write number)`.
+    order: u64,
 }
 
 /// The outcome of [`Store::get`].
@@ -105,9 +113,11 @@ pub struct Store<V> {
     entries: LinkedHashMap<Key, Entry<V>, ahash::RandomState>,
     ttl: Ttl,
     max_entries: Option<usize>,
-    /// A lower bound on every entry's write time: when even it is not expired, no entry is,
-    /// so the expiry scan before an eviction is skipped.
-    oldest_write: Option<Instant>,
+    /// Every entry's key by `(write time, write number)`: oldest write first, so expired
+    /// entries are found at the front. Empty when entries never expire.
+    by_write: BTreeMap<(Instant, u64), Key>,
+    /// Numbers writes, so two writes at the same instant keep distinct index positions.
+    writes: u64,
 }
 
 impl<V> Store<V> {
@@ -116,7 +126,8 @@ impl<V> Store<V> {
             entries: LinkedHashMap::with_hasher(ahash::RandomState::new()),
             ttl,
             max_entries,
-            oldest_write: None,
+            by_write: BTreeMap::new(),
+            writes: 0,
         }
     }
 
@@ -128,6 +139,20 @@ impl<V> Store<V> {
         self.entries.is_empty()
     }
 
+    /// The ttl every entry shares.
+    pub fn ttl(&self) -> Ttl {
+        self.ttl
+    }
+
+    fn indexed(&self) -> bool {
+        self.ttl != Ttl::Never
+    }
+
+    /// Takes a removed entry out of the expiry index.
+    fn unindex(&mut self, entry: &Entry<V>) {
+        unindex(&mut self.by_write, entry);
+    }
+
     /// Looks a key up; a hit becomes the most recently used entry. Hits do not extend
     /// the ttl: expiry is measured from the write.
     pub fn get(&mut self, key: &[u8], now: Instant) -> Lookup<'_, V> {
@@ -136,7 +161,9 @@ impl<V> Store<V> {
             return Lookup::Missing;
         };
         if self.ttl.is_expired(found.get().written, now) {
-            return Lookup::Expired(found.remove().value);
+            let entry = found.remove();
+            unindex(&mut self.by_write, &entry);
+            return Lookup::Expired(entry.value);
         }
         // Recency only matters when something can be evicted for it.
         if self.max_entries.is_some() {
@@ -151,6 +178,7 @@ impl<V> Store<V> {
     /// onto `removed`.
     pub fn insert(&mut self, key: Key, value: V, now: Instant, removed: &mut Vec<Removed<V>>) {
         if let Some(old) = self.entries.remove(&key) {
+            self.unindex(&old);
             removed.push(Removed {
                 value: old.value,
                 cause: RemovalCause::Replaced,
@@ -162,16 +190,19 @@ impl<V> Store<V> {
                 Some(session) => self.make_room_in_session(session, max, now, removed),
             }
         }
+        self.writes += 1;
+        let order = self.writes;
+        if self.indexed() {
+            self.by_write.insert((now, order), key.clone());
+        }
         self.entries.insert(
             key,
             Entry {
                 value,
                 written: now,
+                order,
             },
         );
-        if self.oldest_write.is_none() {
-            self.oldest_write = Some(now);
-        }
     }
 
     /// The value under `key`, expired or not, without touching recency or taking it out.
@@ -182,14 +213,17 @@ impl<V> Store<V> {
     /// Evicts (expired entries first, then the least recently used) until a new entry fits.
     fn make_room(&mut self, max: usize, now: Instant, removed: &mut Vec<Removed<V>>) {
         if self.entries.len() >= max {
-            self.reap_expired_into(now, removed);
+            self.reap_expired_into(now, usize::MAX, removed);
         }
         while self.entries.len() >= max {
             match self.entries.pop_front() {
-                Some((_, entry)) => removed.push(Removed {
-                    value: entry.value,
-                    cause: RemovalCause::Evicted,
-                }),
+                Some((_, entry)) => {
+                    self.unindex(&entry);
+                    removed.push(Removed {
+                        value: entry.value,
+                        cause: RemovalCause::Evicted,
+                    });
+                }
                 None => break,
             }
         }
@@ -205,7 +239,7 @@ impl<V> Store<V> {
         removed: &mut Vec<Removed<V>>,
     ) {
         if self.count_prefixed(session) >= max {
-            self.reap_expired_into(now, removed);
+            self.reap_expired_into(now, usize::MAX, removed);
         }
         while self.count_prefixed(session) >= max {
             // Iteration runs from the least recently used entry.
@@ -245,11 +279,9 @@ impl<V> Store<V> {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
-        let value = self.entries.remove(key).map(|e| e.value);
-        if self.entries.is_empty() {
-            self.oldest_write = None;
-        }
-        value
+        let entry = self.entries.remove(key)?;
+        self.unindex(&entry);
+        Some(entry.value)
     }
 
     /// Removes the entry under `key` only when `is_same` says it is still the one the
@@ -263,52 +295,47 @@ impl<V> Store<V> {
 
     /// Takes every entry out, oldest use first.
     pub fn drain(&mut self) -> Vec<V> {
-        self.oldest_write = None;
+        self.by_write.clear();
         self.entries.drain().map(|(_, e)| e.value).collect()
     }
 
-    /// Takes out every expired entry.
-    pub fn reap_expired(&mut self, now: Instant) -> Vec<Removed<V>> {
+    /// Takes out the expired entries, oldest write first, at most `limit` of them (so a
+    /// caller holding a lock can bound how long it holds it). Only the expired entries
+    /// are looked at.
+    pub fn reap_expired(&mut self, now: Instant, limit: usize) -> Vec<Removed<V>> {
         let mut removed = Vec::new();
-        self.reap_expired_into(now, &mut removed);
+        self.reap_expired_into(now, limit, &mut removed);
         removed
     }
 
-    fn reap_expired_into(&mut self, now: Instant, removed: &mut Vec<Removed<V>>) {
-        match self.oldest_write {
-            Some(oldest) if self.ttl.is_expired(oldest, now) => {}
-            _ => return,
-        }
-        let ttl = self.ttl;
-        let mut oldest_live: Option<Instant> = None;
-        // `retain` cannot hand values out, so the expired keys are collected first.
-        let expired: Vec<Key> = self
-            .entries
-            .iter()
-            .filter_map(|(key, entry)| {
-                if ttl.is_expired(entry.written, now) {
-                    Some(key.clone())
-                } else {
-                    oldest_live = Some(oldest_live.map_or(entry.written, |o| o.min(entry.written)));
-                    None
-                }
-            })
-            .collect();
-        for key in expired {
-            if let Some(entry) = self.entries.remove(key.as_bytes()) {
+    fn reap_expired_into(&mut self, now: Instant, limit: usize, removed: &mut Vec<Removed<V>>) {
+        for _ in 0..limit {
+            let Some(oldest) = self.by_write.first_entry() else {
+                return;
+            };
+            if !self.ttl.is_expired(oldest.key().0, now) {
+                return;
+            }
+            let key = oldest.remove();
+            if let Some(entry) = self.entries.remove(&key) {
                 removed.push(Removed {
                     value: entry.value,
                     cause: RemovalCause::Expired,
                 });
             }
         }
-        self.oldest_write = oldest_live;
     }
 
     /// The earliest moment an entry will expire, for a background reaper.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.oldest_write.and_then(|w| self.ttl.expires_at(w))
+        let (&(oldest, _), _) = self.by_write.first_key_value()?;
+        self.ttl.expires_at(oldest)
     }
+}
+
+/// Takes a removed entry out of the expiry index (a no-op when the store keeps none).
+fn unindex<V>(by_write: &mut BTreeMap<(Instant, u64), Key>, entry: &Entry<V>) {
+    by_write.remove(&(entry.written, entry.order));
 }
 
 #[cfg(test)]
@@ -385,7 +412,7 @@ mod tests {
             store.insert(key(3), 3, t0, &mut removed); // the expiry scan before eviction
             assert_eq!(store.next_expiry(), None);
             assert!(store
-                .reap_expired(t0 + Duration::from_secs(1 << 40))
+                .reap_expired(t0 + Duration::from_secs(1 << 40), usize::MAX)
                 .is_empty());
             assert_eq!(
                 hit(&mut store, 3, t0 + Duration::from_secs(1 << 40)),
@@ -500,7 +527,7 @@ mod tests {
             );
         }
         assert_eq!(store.next_expiry(), Some(t0 + Duration::from_secs(1)));
-        let reaped = store.reap_expired(t0 + Duration::from_millis(1000));
+        let reaped = store.reap_expired(t0 + Duration::from_millis(1000), usize::MAX);
         assert_eq!(reaped.iter().map(|r| r.value).collect::<Vec<_>>(), vec![0]);
         assert_eq!(store.next_expiry(), Some(t0 + Duration::from_millis(1300)));
         let mut rest = store.drain();
@@ -589,5 +616,140 @@ mod tests {
             3
         );
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn reaping_takes_only_the_expired_oldest_write_first_and_at_most_the_limit() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), None);
+        let mut removed = Vec::new();
+        for k in 0..1000 {
+            store.insert(
+                key(k),
+                k,
+                t0 + Duration::from_millis(k as u64),
+                &mut removed,
+            );
+        }
+        // At t0 + 10.004 s the writes at 0..=4 ms have expired.
+        let now = t0 + Duration::from_millis(10_004);
+        let first = store.reap_expired(now, 3);
+        assert_eq!(
+            first.iter().map(|r| r.value).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        let rest = store.reap_expired(now, usize::MAX);
+        assert_eq!(rest.iter().map(|r| r.value).collect::<Vec<_>>(), vec![3, 4]);
+        assert!(rest.iter().all(|r| r.cause == RemovalCause::Expired));
+        assert_eq!(store.len(), 995);
+        assert_eq!(
+            store.next_expiry(),
+            Some(t0 + Duration::from_millis(10_005))
+        );
+    }
+
+    #[test]
+    fn a_rewrite_counts_expiry_from_the_new_write() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), None);
+        let mut removed = Vec::new();
+        store.insert(key(1), "old", t0, &mut removed);
+        store.insert(key(2), "other", t0 + Duration::from_secs(1), &mut removed);
+        store.insert(key(1), "new", t0 + Duration::from_secs(5), &mut removed);
+        assert_eq!(store.next_expiry(), Some(t0 + Duration::from_secs(11)));
+        let reaped = store.reap_expired(t0 + Duration::from_secs(12), usize::MAX);
+        assert_eq!(
+            reaped.iter().map(|r| r.value).collect::<Vec<_>>(),
+            vec!["other"]
+        );
+        assert_eq!(
+            hit(&mut store, 1, t0 + Duration::from_secs(12)),
+            Some("new")
+        );
+    }
+
+    #[test]
+    fn entries_that_left_otherwise_are_never_reaped_and_do_not_hold_the_next_expiry() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::from_secs(10.0), Some(3));
+        let mut removed = Vec::new();
+        for k in 0..3 {
+            store.insert(key(k), k, t0 + Duration::from_secs(k as u64), &mut removed);
+        }
+        store.insert(key(3), 3, t0 + Duration::from_secs(3), &mut removed); // evicts 0
+        assert_eq!(store.remove(&key(1)), Some(1));
+        assert_eq!(store.remove_if(&key(2), |v| *v == 2), Some(2));
+        assert_eq!(store.next_expiry(), Some(t0 + Duration::from_secs(13)));
+        let reaped = store.reap_expired(t0 + Duration::from_secs(100), usize::MAX);
+        assert_eq!(reaped.iter().map(|r| r.value).collect::<Vec<_>>(), vec![3]);
+        store.insert(key(4), 4, t0, &mut removed);
+        assert_eq!(store.drain(), vec![4]);
+        assert_eq!(store.next_expiry(), None);
+    }
+
+    /// Every sequence of operations leaves the index naming exactly the stored entries, and
+    /// reaping returns exactly what a full scan would call expired.
+    #[test]
+    fn the_expiry_index_agrees_with_a_full_scan() {
+        let t0 = Instant::now();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for max_entries in [None, Some(8)] {
+            let mut store: Store<u64> = Store::new(Ttl::from_secs(5.0), max_entries);
+            let mut clock = 0u64;
+            for step in 0..5000u64 {
+                clock += next(3);
+                let now = t0 + Duration::from_millis(clock * 100);
+                let k = next(20) as i64;
+                match next(6) {
+                    0..=2 => store.insert(key(k), step, now, &mut Vec::new()),
+                    3 => {
+                        let _ = store.get(&key(k), now);
+                    }
+                    4 => {
+                        store.remove(&key(k));
+                    }
+                    _ => {
+                        let expected: Vec<u64> = store
+                            .entries
+                            .values()
+                            .filter(|e| store.ttl.is_expired(e.written, now))
+                            .map(|e| e.value)
+                            .collect();
+                        let mut reaped: Vec<u64> = store
+                            .reap_expired(now, usize::MAX)
+                            .into_iter()
+                            .map(|r| r.value)
+                            .collect();
+                        let mut expected = expected;
+                        expected.sort_unstable();
+                        reaped.sort_unstable();
+                        assert_eq!(reaped, expected, "step {step}");
+                    }
+                }
+                assert_eq!(store.by_write.len(), store.entries.len(), "step {step}");
+                for entry in store.entries.values() {
+                    assert!(store.by_write.contains_key(&(entry.written, entry.order)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stores_that_never_expire_keep_no_index() {
+        let t0 = Instant::now();
+        let mut store = Store::new(Ttl::Never, Some(2));
+        for k in 0..5 {
+            store.insert(key(k), k, t0, &mut Vec::new());
+        }
+        assert!(store.by_write.is_empty());
+        assert!(store
+            .reap_expired(t0 + Duration::from_secs(1 << 30), usize::MAX)
+            .is_empty());
     }
 }
