@@ -3,9 +3,13 @@ inside containers, output hashed in turn, errors chained."""
 
 from __future__ import annotations
 
+import struct
+
 import fastcache
 import pytest
 from fastcache import cache_resource
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 class Connection:
@@ -169,3 +173,114 @@ def test_hash_funcs_that_is_not_a_mapping_is_a_type_error_at_decoration():
 def test_hash_funcs_value_that_is_not_callable_is_a_type_error_at_decoration():
     with pytest.raises(TypeError, match="hash_funcs"):
         cache_resource(hash_funcs={Connection: "url"})
+
+
+# --- every form of a hash function's output is tagged ---------------------------------
+
+
+class Conn:
+    def __init__(self, port):
+        self.port = port
+
+
+def _spelled_collision():
+    """Arguments that an encoding without a tag for each output form would merge: a bytes
+    value hashed to itself (its encoding written after a length) and a ``Conn`` hashed to
+    a complex whose bits spell out that length, followed by a string that spells out the
+    rest. Worked out against the encoding's layout; it has to be exact to mean anything."""
+    inner_length = 6 + 256  # first byte 6, the complex tag; the next seven, the real part
+    payload = inner_length - 9
+    text = "a" * (payload - 9) + "\x00"
+    real_bits = (inner_length >> 8).to_bytes(7, "little") + bytes([8])  # then the bytes tag
+    real = struct.unpack("<d", real_bits)[0]
+    imaginary = struct.unpack("<d", struct.pack("<Q", payload))[0]
+    encoded_text = bytes([7]) + len(text).to_bytes(8, "little") + text.encode()
+    as_bytes = encoded_text[:-1]  # the string's encoding but its last byte (the None after)
+    return as_bytes, complex(real, imaginary), text
+
+
+def test_hash_func_output_forms_never_collide_even_when_spelled_out():
+    as_bytes, as_complex, text = _spelled_collision()
+
+    @cache_resource(hash_funcs={bytes: bytes, Conn: lambda c: as_complex})
+    def connect(target, label=None):
+        return [target, label]
+
+    first = connect(as_bytes)
+    second = connect(Conn(5432), text)
+    assert second is not first
+    assert second == [second[0], text]
+
+
+def test_hash_funcs_on_str_do_not_rewrite_keyword_names():
+    @cache_resource(hash_funcs={str: str.lower})
+    def options(**kwargs):
+        return dict(kwargs)
+
+    assert options(Color="x") == {"Color": "x"}
+    assert options(color="x") == {"color": "x"}
+    assert options(color="X") is options(color="x")  # values are still the user's to fold
+
+
+def test_hash_funcs_on_str_do_not_apply_to_code():
+    @cache_resource(hash_funcs={str: str.lower})
+    def run(query):
+        return query()
+
+    assert run(lambda: "SELECT") == "SELECT"
+    assert run(lambda: "select") == "select"
+
+
+class Tagged:
+    """Hashed by ``hash_funcs`` to whatever it carries."""
+
+    def __init__(self, output):
+        self.output = output
+
+
+def _canonical(value):
+    """What the key of ``value`` must depend on, under ``_PROPERTY_HASH_FUNCS``."""
+    if type(value) is bytes:
+        return ("bytes-as-itself", value)
+    if type(value) is Tagged:
+        return ("hash-func-output", _canonical(value.output))
+    if type(value) is tuple:
+        return ("tuple", tuple(_canonical(v) for v in value))
+    if type(value) is float:
+        return ("float", struct.pack("<d", value))
+    if type(value) is complex:
+        return ("complex", struct.pack("<dd", value.real, value.imag))
+    return (type(value).__name__, value)
+
+
+_PROPERTY_HASH_FUNCS = {bytes: bytes, Tagged: lambda t: t.output}
+
+_leaves = st.one_of(
+    st.binary(max_size=12),
+    st.text(max_size=6),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.complex_numbers(allow_nan=False),
+    st.none(),
+)
+_outputs = st.recursive(
+    _leaves,
+    # A Tagged whose output is a Tagged is hashed without hash_funcs (so it cannot recurse)
+    # and is rejected: not generated.
+    lambda inner: st.one_of(
+        st.tuples(inner, inner), inner.filter(lambda v: type(v) is not Tagged).map(Tagged)
+    ),
+    max_leaves=6,
+)
+
+
+@cache_resource(hash_funcs=_PROPERTY_HASH_FUNCS)
+def _keyed_by_outputs(first, second=None):
+    return object()
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(_outputs, _outputs, _outputs, _outputs)
+def test_hash_func_output_forms_share_an_entry_exactly_when_their_outputs_are_equal(a, b, c, d):
+    same = (_canonical(a), _canonical(b)) == (_canonical(c), _canonical(d))
+    assert (_keyed_by_outputs(a, b) is _keyed_by_outputs(c, d)) == same

@@ -168,7 +168,7 @@ impl ArgPlan {
                     continue;
                 }
                 items.push(encoder.isolated(|e| {
-                    e.value(name.as_any())?;
+                    e.structure(name.as_any())?;
                     e.arg(Some(ArgName::Keyword(name.clone().unbind())), value)
                 })?);
             }

@@ -52,7 +52,8 @@ pub enum Tag {
     /// a subclass instance of a built-in kind: length-prefixed `module.qualname`, then the
     /// value encoded as its built-in base
     Subclass = 17,
-    /// the output of a user `hash_funcs` entry, encoded in turn
+    /// the output of a user `hash_funcs` entry of another type than the argument, encoded
+    /// in turn (`hash_funcs` applying to it too)
     HashFunc = 18,
     /// a reference back to an enclosing container (self-referencing values): depth as u64
     BackRef = 19,
@@ -131,6 +132,9 @@ pub enum Tag {
     /// the browser session a session-scoped entry belongs to: length-prefixed session id.
     /// Only ever the first field of a key (see [`session_prefix`]).
     Session = 55,
+    /// the output of a user `hash_funcs` entry of the argument's own type, encoded in turn
+    /// without `hash_funcs` (so a function returning its input's type cannot recurse)
+    HashFuncSameType = 60,
 }
 
 /// The leading field of every key of one browser session in a session-scoped cache:

@@ -39,6 +39,12 @@ pub struct HashFuncs {
     by_name: Vec<(String, Py<PyAny>)>,
 }
 
+/// No `hash_funcs`: what structural parts (names, code) are encoded with.
+static NO_HASH_FUNCS: HashFuncs = HashFuncs {
+    by_type: Vec::new(),
+    by_name: Vec::new(),
+};
+
 impl HashFuncs {
     /// From the mapping the decorator received; keys were checked to be types or strings.
     pub fn from_mapping(mapping: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
@@ -111,13 +117,6 @@ impl ArgName<'_> {
             ArgName::Keyword(name) => name.bind(py).to_string(),
         }
     }
-
-    fn clone_ref(&self, py: Python<'_>) -> Self {
-        match self {
-            ArgName::Param(name) => ArgName::Param(name),
-            ArgName::Keyword(name) => ArgName::Keyword(name.clone_ref(py)),
-        }
-    }
 }
 
 /// Deepest nesting of containers and objects an argument may have (Python's own default
@@ -159,6 +158,16 @@ impl<'a> Encoder<'a> {
     ) -> Result<(), CacheError> {
         self.current_arg = name;
         self.value(value)
+    }
+
+    /// Encodes a structural part of a value — a parameter or field name, a qualified name,
+    /// a code object — with `hash_funcs` switched off: they apply to the user's values, and a
+    /// `hash_funcs={str: str.lower}` must not make `f(Color=1)` and `f(color=1)` one entry.
+    pub(crate) fn structure(&mut self, part: &Bound<'_, PyAny>) -> Result<(), CacheError> {
+        let saved = std::mem::replace(&mut self.hash_funcs, &NO_HASH_FUNCS);
+        let result = self.value(part);
+        self.hash_funcs = saved;
+        result
     }
 
     /// Encodes with a fresh writer and returns the bytes: for items of unordered containers.
@@ -406,21 +415,17 @@ impl<'a> Encoder<'a> {
                 func: self.func_name.to_owned(),
             }))
         })?;
-        self.writer.tag(Tag::HashFunc);
-        // The output is hashed in turn; a function returning its own input's type would
-        // recurse, so the output's exact type bypasses hash_funcs when it is the same type.
+        // The output is hashed in turn, under a tag that tells its two forms apart: a
+        // function returning its own input's type would recurse, so that output is encoded
+        // without hash_funcs (in isolation: back-references never point outside it).
         if output.get_type().is(obj.get_type()) {
+            self.writer.tag(Tag::HashFuncSameType);
             let saved = std::mem::take(&mut self.ancestors);
-            let empty = HashFuncs::default();
-            let mut inner = Encoder::new(&empty, self.func_name);
-            inner.current_arg = self.current_arg.as_ref().map(|n| n.clone_ref(obj.py()));
-            let result = inner.value(&output);
+            let result = self.structure(&output);
             self.ancestors = saved;
-            result?;
-            let bytes = inner.writer.into_bytes();
-            self.writer.raw_bytes(&bytes);
-            return Ok(());
+            return result;
         }
+        self.writer.tag(Tag::HashFunc);
         self.value(&output)
     }
 }

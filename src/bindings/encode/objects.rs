@@ -308,7 +308,7 @@ impl Encoder<'_> {
             .tagged_bytes(Tag::Fields, type_fqn(ty).as_bytes());
         self.writer.len(names.len());
         for name in names {
-            self.value(name)?;
+            self.structure(name)?;
             let name = name.cast::<PyString>().map_err(PyErr::from)?;
             self.value(&obj.getattr(name)?)?;
         }
@@ -346,7 +346,7 @@ impl Encoder<'_> {
     ) -> Result<(), CacheError> {
         let py = obj.py();
         self.writer.tagged_bytes(Tag::Enum, type_fqn(ty).as_bytes());
-        self.value(&obj.getattr(intern!(py, "_name_"))?)?;
+        self.structure(&obj.getattr(intern!(py, "_name_"))?)?;
         let value = obj.getattr(intern!(py, "_value_"))?;
         match self.isolated(|e| e.value(&value)) {
             Ok(bytes) => self.writer.extend(&bytes),
@@ -366,8 +366,7 @@ impl Encoder<'_> {
         let py = func.py();
         self.writer.tag(Tag::Function);
         for attr in [intern!(py, "__module__"), intern!(py, "__qualname__")] {
-            let text = func.getattr(attr)?;
-            self.value(&text)?;
+            self.structure(&func.getattr(attr)?)?;
         }
         self.code(&func.getattr(intern!(py, "__code__"))?)?;
         self.value(&func.getattr(intern!(py, "__defaults__"))?)?;
@@ -403,12 +402,14 @@ impl Encoder<'_> {
             intern!(py, "co_posonlyargcount"),
             intern!(py, "co_kwonlyargcount"),
             intern!(py, "co_flags"),
+            // Constants may be nested code objects (inner functions, comprehensions), which
+            // `value()` encodes through this same method.
+            intern!(py, "co_consts"),
         ] {
-            self.value(&code.getattr(attr)?)?;
+            // Code is structure: `hash_funcs` for `str` or `bytes` do not apply to it.
+            self.structure(&code.getattr(attr)?)?;
         }
-        // Constants may be nested code objects (inner functions, comprehensions), which
-        // `value()` encodes through this same method.
-        self.value(&code.getattr(intern!(py, "co_consts"))?)
+        Ok(())
     }
 
     /// Built-in functions (`len`, `math.sqrt`, `[].append`) by owner and qualified name, plus
