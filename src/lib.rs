@@ -14,10 +14,14 @@ mod _fastcache {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::bindings::encode::interner::interned_count;
+    #[pymodule_export]
     use crate::bindings::errors::{
         use_app_error_types, BadTTLStringError, ReentrantCallError, SessionScopeError,
         UnhashableParamError, UserHashError,
     };
+    #[pymodule_export]
+    use crate::bindings::identity::{content_bytes, identity_bytes};
     #[pymodule_export]
     use crate::bindings::lifecycle::{after_fork_in_child, shutdown};
     #[pymodule_export]

@@ -3,6 +3,7 @@ naming the argument, its type and the function, with the three ways out."""
 
 from __future__ import annotations
 
+import ctypes
 import threading
 
 import fastcache
@@ -153,6 +154,16 @@ def test_reduce_refusing_to_pickle_is_unhashable():
 
     with pytest.raises(fastcache.UnhashableParamError):
         load(Refuses())
+
+
+def test_ctypes_pointer_is_an_unhashable_param_error():
+    @cache_resource
+    def load(resource):
+        return object()
+
+    with pytest.raises(fastcache.UnhashableParamError, match="LP_c_int"):
+        load(ctypes.pointer(ctypes.c_int(5)))
+    assert load(ctypes.c_int(5)) is load(ctypes.c_int(5))  # no pointer: pickled, hashed
 
 
 def test_nesting_without_end_is_a_recursion_error_not_a_crash():

@@ -26,6 +26,9 @@ __all__ = [
     "after_fork_in_child",
     "clear_all",
     "clear_session",
+    "content_bytes",
+    "identity_bytes",
+    "interned_count",
     "set_debug_logging",
     "shutdown",
     "ttl_seconds",
@@ -196,6 +199,15 @@ def use_app_error_types(
     unhashable: type[UnhashableParamError], user_hash: type[UserHashError]
 ) -> None:
     """Raise these subclasses from now on (fastcache.streamlit, once Streamlit is imported)."""
+
+def identity_bytes(value: object) -> bytes:
+    """``value`` encoded for a function identity (by class where it has no content)."""
+
+def content_bytes(value: object) -> bytes:
+    """``value`` encoded by content; ``TypeError`` naming the part that has none."""
+
+def interned_count() -> int:
+    """How many values keyed by their own hash and equality are remembered now."""
 
 def after_fork_in_child() -> None: ...
 def shutdown() -> None: ...

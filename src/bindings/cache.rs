@@ -27,7 +27,7 @@ use crate::bindings::logging::{
 use crate::engine::expiry_hint::ExpiryHint;
 use crate::engine::flight::{Flight, FlightLabel, FlightState, Outcome};
 use crate::engine::human::human_duration;
-use crate::engine::key::Key;
+use crate::engine::key::{Key, KeyLike};
 use crate::engine::process::{self, Generation};
 use crate::engine::store::{Lookup, RemovalCause, Removed, Store, Ttl};
 use crate::engine::waits::{Participant, WaitGraph};
@@ -354,7 +354,7 @@ impl ResourceCache {
 
     /// Looks `key` up for a caller: a hit, a flight to wait for, or the duty to compute.
     /// `task` is the asyncio task of an async caller (re-entrancy is judged per task
-    /// there, per thread otherwise).
+    /// there, per thread otherwise). A key stored from here keeps `held`'s pins.
     ///
     /// `inside` lists the flights (by id) that the caller's ancestors are computing: an
     /// asyncio task started inside a computation inherits that computation's context, and
@@ -362,10 +362,11 @@ impl ResourceCache {
     pub fn claim(
         &self,
         py: Python<'_>,
-        key: &[u8],
+        held: &impl KeyLike,
         task: Option<&Bound<'_, PyAny>>,
         inside: &[u64],
     ) -> Result<Claim, CacheError> {
+        let key = held.bytes();
         let me = participant(task);
         let mut reason = MissReason::Absent;
         loop {
@@ -379,7 +380,7 @@ impl ResourceCache {
                     let stale =
                         self.options.background_refresh && self.fresh_for.is_expired(written, now);
                     let refresh = if stale {
-                        start_refresh(&mut state, key, now)
+                        start_refresh(&mut state, held, now)
                     } else {
                         None
                     };
@@ -447,7 +448,7 @@ impl ResourceCache {
             };
             let flight = Arc::new(Flight::new(me, label));
             state.inflight.insert(
-                Key::from_bytes(key),
+                held.to_key(),
                 InFlight {
                     flight: Arc::clone(&flight),
                     owner_task: task.map(|t| t.clone().unbind()),
@@ -456,7 +457,7 @@ impl ResourceCache {
             );
             drop(state);
             let slot = OwnerSlot {
-                key: Key::from_bytes(key),
+                key: held.to_key(),
                 flight,
             };
             if let Err(interrupt) = self.release_expired(py, expired) {
@@ -484,7 +485,7 @@ impl ResourceCache {
     pub fn get_or_compute<S>(
         &self,
         py: Python<'_>,
-        key: &[u8],
+        key: &impl KeyLike,
         begin_miss: impl FnOnce() -> PyResult<S>,
         compute: impl FnOnce(&S) -> PyResult<Served>,
         on_stale: impl FnOnce(RefreshTicket),
@@ -1146,7 +1147,8 @@ fn discard_refreshes(refreshes: Vec<InFlight>) {
 }
 
 /// Marks `key` as refreshing, unless it already is or its last refresh failed recently.
-fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<RefreshMark> {
+fn start_refresh(state: &mut CacheState, held: &impl KeyLike, now: Instant) -> Option<RefreshMark> {
+    let key = held.bytes();
     if state.refreshing.contains_key(key) {
         return None;
     }
@@ -1161,7 +1163,7 @@ fn start_refresh(state: &mut CacheState, key: &[u8], now: Instant) -> Option<Ref
     state.next_refresh += 1;
     state.refreshing.insert(Key::from_bytes(key), id);
     Some(RefreshMark {
-        key: Key::from_bytes(key),
+        key: held.to_key(),
         id,
     })
 }

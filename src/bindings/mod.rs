@@ -6,6 +6,7 @@
 //!   session);
 //! - `signature`: binding a call to the function's signature;
 //! - `encode`: Python values → argument key, and `hash_funcs`;
+//! - `identity`: the parts of a function identity the encoder writes;
 //! - `cache`: one function's entries, in-flight computations and callbacks;
 //! - `registry`: every cache of the process, by function identity;
 //! - `reaper`: the eager expiry thread;
@@ -18,6 +19,7 @@ pub mod app;
 pub mod cache;
 pub mod encode;
 pub mod errors;
+pub mod identity;
 pub mod lifecycle;
 pub mod logging;
 pub mod options;

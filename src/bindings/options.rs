@@ -53,7 +53,10 @@ fn wrong_ttl_type(value: &Bound<'_, PyAny>) -> PyErr {
 /// `cache_resource.clear()`: clears every cache, releasing every entry.
 #[pyfunction]
 pub fn clear_all(py: Python<'_>) -> PyResult<()> {
-    crate::bindings::registry::clear_every_cache(py)
+    let cleared = crate::bindings::registry::clear_every_cache(py);
+    // What the cleared keys kept alive goes now, not at the next call.
+    crate::bindings::encode::interner::release_unused(py);
+    cleared
 }
 
 /// A browser session ended: releases its entries in every session-scoped cache.

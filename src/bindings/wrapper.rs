@@ -21,7 +21,7 @@ use crate::bindings::cache::{
     lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshRun, RefreshTicket,
     ResourceCache, Served, WaitRegistration,
 };
-use crate::bindings::encode::{Encoder, HashFuncs};
+use crate::bindings::encode::{interner, Encoder, HashFuncs};
 use crate::bindings::registry::cache_for;
 use crate::bindings::signature::ArgPlan;
 use crate::engine::flight::Flight;
@@ -92,7 +92,7 @@ impl CachedFunction {
             .cache
             .get_or_compute(
                 py,
-                key.as_bytes(),
+                &key,
                 || this.begin_miss(py, bound_to, args, kwargs),
                 |miss| this.invoke_sync(py, miss, bound_to, args, kwargs),
                 |ticket| this.refresh_in_background(py, ticket, bound_to, args, kwargs),
@@ -224,17 +224,24 @@ impl CachedFunction {
             false => None,
         };
         if no_arguments {
-            return match &session {
+            let cleared = match &session {
                 Some(id) => self.cache.clear_session(py, &session_prefix(id)),
                 None => self.cache.clear(py),
             };
+            interner::release_unused(py);
+            return cleared;
         }
         let mut encoder = Encoder::new(&self.hash_funcs, &self.name);
         if let Some(id) = &session {
             encoder.writer.session(id);
         }
         match self.plan.key(&mut encoder, bound_to, args, kwargs) {
-            Ok(Some(key)) => self.cache.clear_key(py, key.as_bytes()),
+            Ok(Some(key)) => {
+                let cleared = self.cache.clear_key(py, key.as_bytes());
+                drop(key);
+                interner::release_unused(py);
+                cleared
+            }
             Ok(None) => Err(PyTypeError::new_err(format!(
                 "{}.clear() takes the arguments of {}(): the ones given do not fit its \
                  signature; call clear() with no arguments to clear every entry",

@@ -8,6 +8,7 @@
 //! objects and call these writers.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use crate::engine::buffer_hash::{digest, Digest, INLINE_LIMIT};
 
@@ -47,10 +48,12 @@ pub enum Tag {
     Set = 14,
     /// count, then the encoded items sorted bytewise
     FrozenSet = 15,
-    /// a class: length-prefixed `module.qualname`
+    /// a class: length-prefixed `module.qualname`, then the ordinal of its body's
+    /// fingerprint (0 for built-in classes)
     Type = 16,
-    /// a subclass instance of a built-in kind: length-prefixed `module.qualname`, then the
-    /// value encoded as its built-in base
+    /// a subclass instance of a built-in kind: length-prefixed `module.qualname`, class
+    /// fingerprint ordinal, the value encoded as its built-in base, then the instance's
+    /// own state ([`Tag::State`])
     Subclass = 17,
     /// the output of a user `hash_funcs` entry of another type than the argument, encoded
     /// in turn (`hash_funcs` applying to it too)
@@ -82,13 +85,16 @@ pub enum Tag {
     Pattern = 30,
     /// `functools.partial`: class name, function, args, keywords
     Partial = 31,
-    /// a dataclass or attrs instance: class name, count, then (field name, value) pairs
+    /// a dataclass or attrs instance: class name, class fingerprint ordinal, then its whole
+    /// state ([`Tag::State`])
     Fields = 32,
-    /// a pydantic model: class name, then its `model_dump()`
+    /// a pydantic model: class name, class fingerprint ordinal, then its whole state (fields,
+    /// excluded ones included, private attributes, extras, which fields were set)
     Pydantic = 33,
     /// the `__reduce_ex__` output of a class that customises pickling: class name, then parts
     Reduce = 34,
-    /// a value keyed by Python's own hash and equality: class name, then its interned ordinal
+    /// a value keyed by Python's own hash and equality: class name, class fingerprint
+    /// ordinal, then its interned ordinal
     Interned = 35,
     /// a `unittest.mock` object, by identity: its ordinal (never reused)
     Mock = 36,
@@ -135,6 +141,25 @@ pub enum Tag {
     /// the output of a user `hash_funcs` entry of the argument's own type, encoded in turn
     /// without `hash_funcs` (so a function returning its input's type cannot recurse)
     HashFuncSameType = 60,
+    /// in an identity, a value with no encoding of its own: its class `module.qualname`,
+    /// then the class fingerprint's ordinal
+    ByType = 61,
+    /// an instance's state (`__dict__` and slots): count, then the encoded (name, value)
+    /// pairs sorted bytewise
+    State = 62,
+    /// a fastcache cached function: the function it wraps
+    Cached = 63,
+    /// a closure cell: its contents, or [`Tag::Opaque`] while it is empty
+    Cell = 64,
+    /// a descriptor in a class body (`property`, `classmethod`, `staticmethod`): class
+    /// `module.qualname`, then the functions it holds
+    Descriptor = 65,
+    /// a call that fits the function's own signature but not the one it wraps
+    /// (`functools.wraps` wrapper adding a parameter): the call bound to the outer one
+    OuterSignature = 66,
+    /// an instance of a plain class, by its class and state: only in function identities
+    /// (a callable instance, the instance of a bound method), never in argument keys
+    PlainInstance = 67,
 }
 
 /// The leading field of every key of one browser session in a session-scoped cache:
@@ -162,25 +187,46 @@ pub fn session_of(key: &[u8]) -> Option<&[u8]> {
     key.get(..end)
 }
 
+/// What a key keeps alive for as long as it exists, opaque to the engine: the bindings'
+/// hold on it the values that a key names by ordinal rather than by content (objects keyed
+/// by their own `__hash__`/`__eq__`), so they live exactly as long as some key names them.
+/// Dropping it must not run Python (keys are dropped under cache locks).
+pub type Pins = Arc<dyn Send + Sync>;
+
 /// An encoded argument key, as the store keeps it. Equality is byte equality of the whole
-/// encoding.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Key(Box<[u8]>);
+/// encoding; the pins ride along and take no part in it.
+#[derive(Clone)]
+pub struct Key {
+    bytes: Box<[u8]>,
+    #[allow(dead_code, reason = "never read: held for what it keeps alive")]
+    pins: Option<Pins>,
+}
 
 impl Key {
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        Key(bytes.into())
+        Key {
+            bytes: bytes.into(),
+            pins: None,
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 }
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Key {}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // As `[u8]` hashes, so a map keyed by `Key` can be searched with `&[u8]`.
-        self.0.hash(state);
+        self.bytes.hash(state);
     }
 }
 
@@ -188,33 +234,72 @@ impl std::ops::Deref for Key {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 }
 
 impl std::borrow::Borrow<[u8]> for Key {
     fn borrow(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 }
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Key({} bytes)", self.0.len())
+        write!(f, "Key({} bytes)", self.bytes.len())
     }
 }
 
 /// The encoding of one call's arguments, before it is (maybe) stored: a hit looks it up
-/// as bytes and drops it, a miss copies it into a stored [`Key`].
-pub struct EncodedKey(Vec<u8>);
+/// as bytes and drops it, a miss copies it into a stored [`Key`] (which shares its pins).
+pub struct EncodedKey {
+    buf: Vec<u8>,
+    pins: Option<Pins>,
+}
 
 impl EncodedKey {
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.buf
     }
 
     pub fn to_key(&self) -> Key {
-        Key::from_bytes(&self.0)
+        Key {
+            bytes: self.buf.as_slice().into(),
+            pins: self.pins.clone(),
+        }
+    }
+
+    /// Gives the pins up without releasing them: what they hold stays alive for the rest
+    /// of the process (for keys kept as long as that, such as function identities).
+    pub fn leak_pins(&mut self) {
+        std::mem::forget(self.pins.take());
+    }
+}
+
+/// A key as a call holds it: looked up by its bytes, and turned into a stored [`Key`]
+/// (keeping its pins) when the call computes and stores a value.
+pub trait KeyLike {
+    fn bytes(&self) -> &[u8];
+    fn to_key(&self) -> Key;
+}
+
+impl KeyLike for EncodedKey {
+    fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn to_key(&self) -> Key {
+        EncodedKey::to_key(self)
+    }
+}
+
+impl KeyLike for Key {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn to_key(&self) -> Key {
+        self.clone()
     }
 }
 
@@ -228,8 +313,8 @@ thread_local! {
 
 impl Drop for EncodedKey {
     fn drop(&mut self) {
-        if self.0.capacity() <= RECYCLE_LIMIT {
-            let buf = std::mem::take(&mut self.0);
+        if self.buf.capacity() <= RECYCLE_LIMIT {
+            let buf = std::mem::take(&mut self.buf);
             // During thread teardown the slot may be gone; the buffer is then just freed.
             let _ = SPARE_BUFFER.try_with(|spare| spare.set(buf));
         }
@@ -253,7 +338,15 @@ impl KeyWriter {
     }
 
     pub fn finish(self) -> EncodedKey {
-        EncodedKey(self.buf)
+        self.finish_pinned(None)
+    }
+
+    /// The key, keeping `pins` alive as long as it (or a [`Key`] made from it) exists.
+    pub fn finish_pinned(self, pins: Option<Pins>) -> EncodedKey {
+        EncodedKey {
+            buf: self.buf,
+            pins,
+        }
     }
 
     /// The bytes written so far; used to encode an item on its own (for sorting set members).
@@ -699,5 +792,39 @@ mod tests {
         });
         let plain = key(|w| w.small_int(1));
         assert_eq!(describe(&in_session), describe(&plain));
+    }
+
+    /// Counts its drops, standing in for the bindings' pins.
+    struct DropCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for DropCounter {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn pins_live_until_the_last_key_made_from_the_encoding_is_gone() {
+        let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut w = KeyWriter::new();
+        string(&mut w, "x");
+        let pins: Pins = Arc::new(DropCounter(Arc::clone(&drops)));
+        let encoded = w.finish_pinned(Some(pins));
+        let stored = encoded.to_key();
+        let copy = stored.clone();
+        drop(encoded);
+        drop(stored);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 0);
+        drop(copy);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn pins_take_no_part_in_equality() {
+        let plain = key(|w| string(w, "x"));
+        let mut w = KeyWriter::new();
+        string(&mut w, "x");
+        let pinned = w.finish_pinned(Some(Arc::new(()))).to_key();
+        assert_eq!(plain, pinned);
     }
 }

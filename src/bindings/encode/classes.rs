@@ -98,6 +98,19 @@ pub(crate) static PYDANTIC_V1: LoadedClass = LoadedClass::new("pydantic.v1", "Ba
 pub(crate) static NUMPY_UFUNC: LoadedClass = LoadedClass::new("numpy", "ufunc");
 pub(crate) static METHOD: LoadedClass = LoadedClass::new("types", "MethodType");
 pub(crate) static BUILTIN_METHOD: LoadedClass = LoadedClass::new("types", "BuiltinMethodType");
+pub(crate) static CELL: LoadedClass = LoadedClass::new("types", "CellType");
+pub(crate) static DEFAULT_DICT: LoadedClass = LoadedClass::new("collections", "defaultdict");
+pub(crate) static PROPERTY: LoadedClass = LoadedClass::new("builtins", "property");
+pub(crate) static CLASS_METHOD: LoadedClass = LoadedClass::new("builtins", "classmethod");
+pub(crate) static STATIC_METHOD: LoadedClass = LoadedClass::new("builtins", "staticmethod");
+/// The objects libraries describe a class's fields with (found in class bodies).
+pub(crate) static FIELD_SPECS: [LoadedClass; 5] = [
+    LoadedClass::new("dataclasses", "Field"),
+    LoadedClass::new("functools", "cached_property"),
+    LoadedClass::new("pydantic.fields", "FieldInfo"),
+    LoadedClass::new("pydantic.fields", "ModelPrivateAttr"),
+    LoadedClass::new("attr", "Attribute"),
+];
 pub(crate) static DESCRIPTORS: [LoadedClass; 6] = [
     LoadedClass::new("types", "MethodDescriptorType"),
     LoadedClass::new("types", "WrapperDescriptorType"),

@@ -5,6 +5,8 @@
 //! Runs attached to the interpreter and before any cache lock is taken, because
 //! `hash_funcs` (and the conversions of big ints and odd strings) call back into Python.
 
+use std::sync::Arc;
+
 use pyo3::exceptions::{PyException, PyRecursionError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -15,11 +17,13 @@ use pyo3::types::{
 
 mod classes;
 mod data;
+pub(crate) mod instances;
+pub(crate) mod interner;
 mod objects;
 
 use crate::bindings::errors::{CacheError, UserHashError, UserHashFailure};
 use crate::engine::buffer_hash::{digest, DETACH_LIMIT};
-use crate::engine::key::{EncodedKey, KeyWriter, Tag};
+use crate::engine::key::{EncodedKey, KeyWriter, Pins, Tag};
 
 /// `module.qualname` of a class, as Streamlit spells type names in `hash_funcs` and errors.
 pub fn type_fqn(ty: &Bound<'_, PyType>) -> String {
@@ -123,9 +127,22 @@ impl ArgName<'_> {
 /// recursion limit).
 pub const MAX_DEPTH: usize = 1000;
 
+/// What an encoding is for, which decides what happens to a value that has no encoding of
+/// its own.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// An argument key: such a value is an error (`UnhashableParamError`).
+    Key,
+    /// Part of an identity (a closure's captured values, a class body): such a value is
+    /// written as its class, so the identity a Streamlit rerun recreates still matches, and
+    /// everything that has content is compared by content.
+    Identity,
+}
+
 /// Walks Python values into a [`KeyWriter`].
 pub struct Encoder<'a> {
     pub(crate) hash_funcs: &'a HashFuncs,
+    pub(crate) mode: Mode,
     pub(crate) func_name: &'a str,
     pub(crate) writer: KeyWriter,
     /// Containers being encoded, outermost first, so a container that contains itself is
@@ -134,21 +151,36 @@ pub struct Encoder<'a> {
     /// The parameter whose value is being encoded, for error messages (formatted only
     /// when one is raised: doing it on every call would cost more than the lookup).
     pub(crate) current_arg: Option<ArgName<'a>>,
+    /// What the key being written names by ordinal and must keep alive (see `interner`):
+    /// handed to the finished key, or released if encoding stops half-way.
+    pub(crate) pins: Vec<Box<dyn Send + Sync>>,
 }
 
 impl<'a> Encoder<'a> {
+    /// An encoder of argument keys.
     pub fn new(hash_funcs: &'a HashFuncs, func_name: &'a str) -> Self {
         Encoder {
             hash_funcs,
+            mode: Mode::Key,
             func_name,
             writer: KeyWriter::new(),
             ancestors: Vec::new(),
             current_arg: None,
+            pins: Vec::new(),
         }
     }
 
+    /// An encoder without `hash_funcs`, for `mode`.
+    pub fn plain(mode: Mode, func_name: &'a str) -> Self {
+        let mut encoder = Encoder::new(&NO_HASH_FUNCS, func_name);
+        encoder.mode = mode;
+        encoder
+    }
+
     pub fn finish(&mut self) -> EncodedKey {
-        std::mem::take(&mut self.writer).finish()
+        let pins = std::mem::take(&mut self.pins);
+        let pins: Option<Pins> = (!pins.is_empty()).then(|| Arc::new(pins) as Pins);
+        std::mem::take(&mut self.writer).finish_pinned(pins)
     }
 
     pub(crate) fn arg(
@@ -218,7 +250,7 @@ impl<'a> Encoder<'a> {
         {
             self.builtin_body(obj)?;
         } else if let Ok(ty) = obj.cast::<PyType>() {
-            self.writer.tagged_bytes(Tag::Type, type_fqn(ty).as_bytes());
+            self.class(ty)?;
         } else {
             self.object(obj)?;
         }
@@ -362,14 +394,18 @@ impl<'a> Encoder<'a> {
             self.writer.small_int(v);
             return Ok(());
         }
-        // Beyond 64 bits: the minimal two's-complement bytes, from Python itself.
+        // Beyond 64 bits: the minimal two's-complement bytes, from Python itself — through
+        // `int`'s own methods, which a subclass cannot override.
         let py = obj.py();
-        let bits: usize = obj.call_method0(intern!(py, "bit_length"))?.extract()?;
+        let int = py.get_type::<PyInt>();
+        let bits: usize = int
+            .call_method1(intern!(py, "bit_length"), (obj,))?
+            .extract()?;
         let signed = PyDict::new(py);
         signed.set_item(intern!(py, "signed"), true)?;
-        let bytes = obj.call_method(
+        let bytes = int.call_method(
             intern!(py, "to_bytes"),
-            (bits / 8 + 1, intern!(py, "little")),
+            (obj, bits / 8 + 1, intern!(py, "little")),
             Some(&signed),
         )?;
         let bytes = bytes.cast::<PyBytes>().map_err(PyErr::from)?;
@@ -381,9 +417,12 @@ impl<'a> Encoder<'a> {
         match s.to_str() {
             Ok(text) => self.immutable_bytes(s.py(), Tag::Str, text.as_bytes()),
             Err(_) => {
-                // Lone surrogates have no UTF-8 form; keep them distinct via surrogatepass.
+                // Lone surrogates have no UTF-8 form; keep them distinct via surrogatepass
+                // (`str.encode` itself: a subclass's override is not asked).
                 let py = s.py();
-                let bytes = s.call_method1(intern!(py, "encode"), ("utf-8", "surrogatepass"))?;
+                let bytes = py
+                    .get_type::<PyString>()
+                    .call_method1(intern!(py, "encode"), (s, "utf-8", "surrogatepass"))?;
                 let bytes = bytes.cast::<PyBytes>().map_err(PyErr::from)?;
                 self.writer.tagged_bytes(Tag::Str, bytes.as_bytes());
             }

@@ -21,11 +21,13 @@ use pyo3::types::{
 };
 
 use super::classes::{
-    stdlib, ARRAY, BUILTIN_METHOD, BYTES_IO, DESCRIPTORS, ENUM, IO_BASE, METHOD, MOCK,
-    NUMPY_SCALAR, NUMPY_UFUNC, PARTIAL, PATTERN, PYDANTIC, PYDANTIC_V1, STRING_IO, TEMP_FILE, UUID,
+    stdlib, ARRAY, BUILTIN_METHOD, BYTES_IO, CELL, CLASS_METHOD, DEFAULT_DICT, DESCRIPTORS, ENUM,
+    FIELD_SPECS, IO_BASE, METHOD, MOCK, NUMPY_SCALAR, NUMPY_UFUNC, PARTIAL, PATTERN, PROPERTY,
+    PYDANTIC, PYDANTIC_V1, STATIC_METHOD, STRING_IO, TEMP_FILE, UUID,
 };
-use super::{is_builtin_subclass, type_fqn, Encoder};
+use super::{is_builtin_subclass, type_fqn, Encoder, Mode};
 use crate::bindings::errors::CacheError;
+use crate::bindings::wrapper::{BoundCachedMethod, CachedFunction};
 use crate::engine::key::Tag;
 
 /// `object`'s own slots, to tell a class that customises hashing or pickling from one that
@@ -87,7 +89,7 @@ fn customises_reduce(ty: &Bound<'_, PyType>) -> bool {
         || own(intern!(py, "__reduce__"), &slots.reduce)
 }
 
-/// Ordinals for interned values and mocks: process-wide, never reused.
+/// Ordinals for mocks: process-wide, never reused.
 static NEXT_ORDINAL: AtomicU64 = AtomicU64::new(0);
 
 impl Encoder<'_> {
@@ -98,6 +100,30 @@ impl Encoder<'_> {
     /// and pydantic models are keyed by content before the generic `__reduce__` and hash/eq
     /// rules.
     pub(crate) fn object(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), CacheError> {
+        if self.mode == Mode::Key {
+            return self.object_rules(obj);
+        }
+        // In an identity, a value no rule accepts is written as its class (see `Mode`);
+        // the innermost such value is the one replaced.
+        let depth = self.ancestors.len();
+        match self.isolated(|e| e.object_rules(obj)) {
+            Ok(bytes) => {
+                self.writer.extend(&bytes);
+                Ok(())
+            }
+            Err(CacheError::Python(err))
+                if !err.is_instance_of::<pyo3::exceptions::PyException>(obj.py()) =>
+            {
+                Err(CacheError::Python(err)) // KeyboardInterrupt and the like
+            }
+            Err(_) => {
+                self.ancestors.truncate(depth);
+                self.by_type(obj)
+            }
+        }
+    }
+
+    fn object_rules(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), CacheError> {
         let ty = obj.get_type();
         if MOCK.has_instance(obj) {
             return self.mock(obj);
@@ -109,12 +135,7 @@ impl Encoder<'_> {
             return self.numpy_scalar(obj);
         }
         if is_builtin_subclass(obj) {
-            // namedtuples, OrderedDict, defaultdict, Counter, str/int subclasses: the class
-            // name keeps them apart from the plain built-in value. (`builtin_body` guards
-            // against self-reference itself.)
-            self.writer
-                .tagged_bytes(Tag::Subclass, type_fqn(&ty).as_bytes());
-            return self.builtin_body(obj);
+            return self.builtin_subclass(obj, &ty);
         }
         // The remaining kinds may contain themselves (a dataclass field, a closure cell, an
         // object array holding the array): a value already being encoded further out is
@@ -145,6 +166,32 @@ impl Encoder<'_> {
         }
         if let Ok(func) = obj.cast::<PyFunction>() {
             return self.function(func.as_any());
+        }
+        if obj.is_instance_of::<CachedFunction>() {
+            // A cached function (a closure may capture one) is the function it caches.
+            self.writer.tag(Tag::Cached);
+            return self.value(&obj.getattr(intern!(py, "__wrapped__"))?);
+        }
+        if obj.is_instance_of::<BoundCachedMethod>() {
+            self.writer.tag(Tag::Method);
+            self.value(&obj.getattr(intern!(py, "__func__"))?)?;
+            return self.value(&obj.getattr(intern!(py, "__self__"))?);
+        }
+        if self.mode == Mode::Identity {
+            if let Some(done) = self.identity_only(obj, ty)? {
+                return done;
+            }
+        }
+        if CELL.has_instance(obj) {
+            self.writer.tag(Tag::Cell);
+            return match obj.getattr(intern!(py, "cell_contents")) {
+                Ok(contents) => self.value(&contents),
+                Err(e) if e.is_instance_of::<PyValueError>(py) => {
+                    self.writer.tag(Tag::Opaque); // not assigned yet
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            };
         }
         if let Ok(code) = obj.cast::<PyCode>() {
             return self.code(code.as_any());
@@ -249,70 +296,62 @@ impl Encoder<'_> {
             return self.buffer(obj);
         }
         if has_own_hash_and_eq(ty) {
-            return self.interned(obj, ty);
+            let (ordinal, _) = self.class_seen(ty)?;
+            return self.interned(obj, ty, ordinal);
         }
         Err(self.unhashable(obj))
     }
 
-    /// Dataclasses and attrs classes by their fields, pydantic models by their dump; a class
-    /// with its own `__hash__`/`__eq__` whose fields cannot be encoded (a frozen dataclass
-    /// holding a lock) falls back to hash and equality. `None`: not such an object.
+    /// Dataclasses, attrs classes and pydantic models by their class and all of their state
+    /// (fields hidden from equality or serialisation included); a class with its own
+    /// `__hash__`/`__eq__` whose state cannot be encoded (a frozen dataclass holding a lock)
+    /// falls back to hash and equality. `None`: not such an object.
     fn by_fields(
         &mut self,
         obj: &Bound<'_, PyAny>,
         ty: &Bound<'_, PyType>,
     ) -> PyResult<Option<Result<(), CacheError>>> {
         let py = obj.py();
-        if ty.hasattr(intern!(py, "__dataclass_fields__"))? {
-            static FIELDS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-            let fields = stdlib(&FIELDS, py, "dataclasses", "fields")?.call1((obj,))?;
-            let mut names = Vec::new();
-            for field in fields.try_iter()? {
-                names.push(field?.getattr(intern!(py, "name"))?);
-            }
-            return Ok(Some(
-                self.with_hash_eq_fallback(obj, ty, |e| e.fields(obj, ty, &names)),
-            ));
-        }
-        if let Some(attrs) = ty.getattr_opt(intern!(py, "__attrs_attrs__"))? {
-            let mut names = Vec::new();
-            for attribute in attrs.try_iter()? {
-                names.push(attribute?.getattr(intern!(py, "name"))?);
-            }
-            return Ok(Some(
-                self.with_hash_eq_fallback(obj, ty, |e| e.fields(obj, ty, &names)),
-            ));
-        }
-        let dump = if PYDANTIC.has_instance(obj) {
-            intern!(py, "model_dump")
-        } else if PYDANTIC_V1.has_instance(obj) {
-            intern!(py, "dict")
+        let tag = if ty.hasattr(intern!(py, "__dataclass_fields__"))?
+            || ty.hasattr(intern!(py, "__attrs_attrs__"))?
+        {
+            Tag::Fields
+        } else if PYDANTIC.has_instance(obj) || PYDANTIC_V1.has_instance(obj) {
+            Tag::Pydantic
         } else {
             return Ok(None);
         };
-        let dumped = obj.call_method0(dump)?;
         Ok(Some(self.with_hash_eq_fallback(obj, ty, |e| {
-            e.writer
-                .tagged_bytes(Tag::Pydantic, type_fqn(ty).as_bytes());
-            e.value(&dumped)
+            e.instance(obj, ty, tag)
         })))
     }
 
-    fn fields(
+    /// A subclass of a built-in kind (namedtuples, `OrderedDict`, `defaultdict`, `Counter`,
+    /// `str`/`int` subclasses): its class, the value as its built-in base (read through the
+    /// base's own methods, so an override of `to_bytes` or `__iter__` is not asked), then
+    /// whatever else the instance holds — so two instances of a subclass that carries extra
+    /// state never share an entry because their base values are equal.
+    fn builtin_subclass(
         &mut self,
         obj: &Bound<'_, PyAny>,
         ty: &Bound<'_, PyType>,
-        names: &[Bound<'_, PyAny>],
     ) -> Result<(), CacheError> {
+        let py = obj.py();
+        let (ordinal, slots) = self.class_seen(ty)?;
         self.writer
-            .tagged_bytes(Tag::Fields, type_fqn(ty).as_bytes());
-        self.writer.len(names.len());
-        for name in names {
-            self.structure(name)?;
-            let name = name.cast::<PyString>().map_err(PyErr::from)?;
-            self.value(&obj.getattr(name)?)?;
+            .tagged_bytes(Tag::Subclass, type_fqn(ty).as_bytes());
+        self.writer.u64(ordinal);
+        // `builtin_body` guards against self-reference itself.
+        self.builtin_body(obj)?;
+        if DEFAULT_DICT.has_instance(obj) {
+            // State kept in C: which factory fills missing keys.
+            self.value(&obj.getattr(intern!(py, "default_factory"))?)?;
         }
-        Ok(())
+        let id = obj.as_ptr() as usize;
+        self.enter(id)?;
+        let result = self.state(obj, &slots);
+        self.ancestors.pop();
+        result
     }
 
     /// Runs a content encoding in isolation; if some part of the content cannot be encoded
@@ -331,7 +370,8 @@ impl Encoder<'_> {
             }
             Err(CacheError::Unhashable { .. }) if has_own_hash_and_eq(ty) => {
                 self.ancestors.truncate(depth);
-                self.interned(obj, ty)
+                let (ordinal, _) = self.class_seen(ty)?;
+                self.interned(obj, ty, ordinal)
             }
             Err(err) => Err(err),
         }
@@ -474,8 +514,9 @@ impl Encoder<'_> {
         let py = obj.py();
         let reduced = match obj.call_method1(intern!(py, "__reduce_ex__"), (4,)) {
             Ok(r) => r,
-            // Pickling refused ("cannot pickle 'X' object"): not hashable either.
-            Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(self.unhashable(obj)),
+            // Pickling refused ("cannot pickle 'X' object", ctypes' "objects containing
+            // pointers cannot be pickled", `pickle.PicklingError`): not hashable either.
+            Err(e) if refuses_pickling(py, &e) => return Err(self.unhashable(obj)),
             Err(e) => return Err(e.into()),
         };
         self.writer
@@ -496,49 +537,6 @@ impl Encoder<'_> {
                 self.value(&part)?;
             }
         }
-        Ok(())
-    }
-
-    /// A value keyed by Python's own `__hash__` and `__eq__` (frozen dataclasses holding
-    /// unencodable fields, hashable user classes, …), as `functools.lru_cache` keys its
-    /// arguments: the value is looked up in a process-wide interner, a dict from
-    /// `(class name, value)` to a small ordinal, so the lookup checks equality, never the
-    /// hash alone, and the key carries the ordinal.
-    ///
-    /// The interner keeps one reference per distinct value ever passed, for the life of the
-    /// process: bounded in practice for a resource cache (its arguments name resources), and
-    /// the price of never comparing keys by hash alone. Runs attached with no Rust lock held:
-    /// the dict calls `__hash__`/`__eq__`, which may run any Python.
-    fn interned(
-        &mut self,
-        obj: &Bound<'_, PyAny>,
-        ty: &Bound<'_, PyType>,
-    ) -> Result<(), CacheError> {
-        static INTERNER: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
-        let py = obj.py();
-        let interner = INTERNER
-            .get_or_init(py, || PyDict::new(py).unbind())
-            .bind(py);
-        let fqn = type_fqn(ty);
-        let entry = PyTuple::new(py, [PyString::new(py, &fqn).as_any(), obj])?;
-        let found = match interner.get_item(&entry) {
-            Ok(found) => found,
-            // `__hash__` refused (a frozen dataclass holding a list): not hashable.
-            Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(self.unhashable(obj)),
-            Err(e) => return Err(e.into()),
-        };
-        let ordinal: u64 = match found {
-            Some(ordinal) => ordinal.extract()?,
-            None => {
-                let fresh = NEXT_ORDINAL.fetch_add(1, Ordering::Relaxed);
-                // setdefault: another thread may have interned an equal value meanwhile.
-                interner
-                    .call_method1(intern!(py, "setdefault"), (entry, fresh))?
-                    .extract()?
-            }
-        };
-        self.writer.tagged_bytes(Tag::Interned, fqn.as_bytes());
-        self.writer.u64(ordinal);
         Ok(())
     }
 
@@ -596,4 +594,52 @@ fn sweep_dead_mocks(by_id: &Bound<'_, PyDict>) -> PyResult<()> {
         by_id.del_item(id)?;
     }
     Ok(())
+}
+
+/// Whether an exception from `__reduce_ex__` is a refusal to be pickled.
+fn refuses_pickling(py: Python<'_>, err: &PyErr) -> bool {
+    static PICKLING_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    err.is_instance_of::<PyTypeError>(py)
+        || err.is_instance_of::<PyValueError>(py)
+        || err.is_instance_of::<pyo3::exceptions::PyNotImplementedError>(py)
+        || PICKLING_ERROR
+            .import(py, "pickle", "PicklingError")
+            .is_ok_and(|e| err.is_instance(py, e.as_any()))
+}
+
+impl Encoder<'_> {
+    /// Rules that exist for identities only (class bodies, captured values): the
+    /// descriptors a class body is made of, by the functions they hold, and the objects
+    /// dataclasses, attrs and pydantic describe fields with, by their state. Anything else
+    /// is left to [`Encoder::by_type`]. `None`: not such an object.
+    fn identity_only(
+        &mut self,
+        obj: &Bound<'_, PyAny>,
+        ty: &Bound<'_, PyType>,
+    ) -> PyResult<Option<Result<(), CacheError>>> {
+        let py = obj.py();
+        let parts: &[&Bound<'_, PyString>] = if PROPERTY.has_instance(obj) {
+            &[
+                intern!(py, "fget"),
+                intern!(py, "fset"),
+                intern!(py, "fdel"),
+                intern!(py, "__doc__"),
+            ]
+        } else if CLASS_METHOD.has_instance(obj) || STATIC_METHOD.has_instance(obj) {
+            &[intern!(py, "__func__")]
+        } else if FIELD_SPECS.iter().any(|spec| spec.has_instance(obj)) {
+            return Ok(Some(self.instance(obj, ty, Tag::PlainInstance)));
+        } else {
+            return Ok(None);
+        };
+        self.writer
+            .tagged_bytes(Tag::Descriptor, type_fqn(ty).as_bytes());
+        for part in parts {
+            let value = obj.getattr(*part)?;
+            if let Err(err) = self.value(&value) {
+                return Ok(Some(Err(err)));
+            }
+        }
+        Ok(Some(Ok(())))
+    }
 }
