@@ -1,8 +1,11 @@
 """SPEC §2: a function's cache is found again by (module, qualname, source); options that
-change replace the cache and release its entries."""
+change replace the cache and release its entries; callables that compute different things
+(partials, callable instances, bound methods, lambdas on one line, closures) never share a
+cache, while a rerun of the same code still finds its own."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import textwrap
@@ -13,6 +16,8 @@ from datetime import timedelta
 import fastcache
 import pytest
 from fastcache import cache_resource
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 class Resource:
@@ -366,3 +371,301 @@ def test_hash_funcs_do_not_change_identity_for_exec_code():
     second_ns = {"__name__": "fc_exec_hf", "HASH_FUNCS": {bytes: bytes.lower}}
     exec(compile(source, "<fastcache-test-hf>", "exec"), second_ns)  # noqa: S102 - code without source
     assert second_ns["query"](1) is first_ns["query"](1)
+
+
+# --- callables that compute different things never share a cache ----------------------
+
+
+def connect(database, port):
+    return Resource((database, port))
+
+
+def test_partials_of_one_function_with_different_arguments_are_distinct():
+    to_a = cache_resource(functools.partial(connect, "db-A"))
+    to_b = cache_resource(functools.partial(connect, "db-B"))
+    assert to_a(5).label == ("db-A", 5)
+    assert to_b(5).label == ("db-B", 5)
+    assert to_a(5) is to_a(5)
+
+
+def test_partials_with_equal_arguments_share_the_cache():
+    first = cache_resource(functools.partial(connect, "db-A"))
+    again = cache_resource(functools.partial(connect, "db-A"))  # a rerun builds it anew
+    assert again(5) is first(5)
+
+
+def test_partials_of_different_functions_are_distinct():
+    def other(database, port):
+        return Resource(("other", database, port))
+
+    assert cache_resource(functools.partial(connect, "db"))(1).label == ("db", 1)
+    assert cache_resource(functools.partial(other, "db"))(1).label == ("other", "db", 1)
+
+
+def test_partial_argument_without_content_is_an_error_at_decoration():
+    class Pool:
+        pass
+
+    with pytest.raises(TypeError, match="Pool"):
+        cache_resource(functools.partial(connect, Pool()))
+
+
+class Loader:
+    def __init__(self, source):
+        self.source = source
+
+    def __call__(self, x):
+        return Resource((self.source, x))
+
+    def load(self, x):
+        return Resource((self.source, "load", x))
+
+
+def test_callable_instances_are_told_apart_by_their_content():
+    load_a, load_b = cache_resource(Loader("A")), cache_resource(Loader("B"))
+    assert load_a(1).label == ("A", 1)
+    assert load_b(1).label == ("B", 1)
+
+
+def test_callable_instance_with_equal_content_finds_its_cache_again():
+    first = cache_resource(Loader("A"))
+    assert cache_resource(Loader("A"))(1) is first(1)
+
+
+def test_callable_instance_without_content_is_an_error_at_decoration():
+    class Socketish:
+        pass
+
+    with pytest.raises(TypeError, match="Socketish") as info:
+        cache_resource(Loader(Socketish()))
+    assert "fastcache.cache_resource" in str(info.value)
+
+
+def test_callable_instance_holding_a_lock_is_an_error_at_decoration():
+    class Guarded:
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def __call__(self):
+            return Resource()
+
+    with pytest.raises(TypeError, match="lock"):
+        cache_resource(Guarded())
+
+
+def test_bound_methods_decorated_directly_are_told_apart_by_their_instance():
+    load_a = cache_resource(Loader("A").load)
+    load_b = cache_resource(Loader("B").load)
+    assert load_a(1).label == ("A", "load", 1)
+    assert load_b(1).label == ("B", "load", 1)
+
+
+def test_builtin_bound_methods_of_different_objects_are_distinct():
+    get_1 = cache_resource({"k": 1}.get)
+    get_2 = cache_resource({"k": 2}.get)
+    assert get_1("k") == 1
+    assert get_2("k") == 2
+
+
+def test_builtin_functions_are_keyed_by_name():
+    assert cache_resource(len)("abc") == 3
+    assert cache_resource(abs)(-3) == 3
+
+
+def test_two_lambdas_on_one_line_are_distinct():
+    dec = cache_resource(max_entries=5)
+    inc, dbl = dec(lambda x: x + 1), dec(lambda x: x * 2)
+    assert inc(10) == 11
+    assert dbl(10) == 20
+
+
+def make_reader(source):
+    @cache_resource
+    def read(x):
+        return Resource((source, x))
+
+    return read
+
+
+def make_reader_with_default(source):
+    @cache_resource
+    def read(x, _source=source):
+        return Resource((_source, x))
+
+    return read
+
+
+@pytest.mark.parametrize("factory", [make_reader, make_reader_with_default])
+def test_closures_from_one_factory_over_different_values_are_distinct(factory):
+    assert factory("A")(1).label == ("A", 1)
+    assert factory("B")(1).label == ("B", 1)
+
+
+@pytest.mark.parametrize("factory", [make_reader, make_reader_with_default])
+def test_closures_from_one_factory_over_equal_values_share_the_cache(factory):
+    first = factory(["A", 1])(1)
+    assert factory(["A", 1])(1) is first
+
+
+_FACTORY_APP = """
+import fastcache
+
+def make(source):
+    @fastcache.cache_resource
+    def read(x):
+        return [source, x]
+    return read
+
+class Client:  # no content: a fresh one on every run
+    pass
+
+client = Client()
+
+def make_with_client(source):
+    @fastcache.cache_resource
+    def read(x, _client=client):
+        return [source, x]
+    return read
+
+read_a, read_b = make("A"), make("B")
+read_client = make_with_client("C")
+"""
+
+
+def test_rerunning_a_script_with_closures_finds_each_closure_cache(tmp_path):
+    path = tmp_path / "app_factory.py"
+    path.write_text(_FACTORY_APP)
+    namespace = {"__name__": "fc_app_factory"}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - a rerun
+    first = {name: namespace[name](1) for name in ("read_a", "read_b", "read_client")}
+    assert first["read_a"] == ["A", 1]
+    assert first["read_b"] == ["B", 1]
+    rerun = {"__name__": "fc_app_factory"}
+    exec(compile(path.read_text(), str(path), "exec"), rerun)  # noqa: S102 - a rerun
+    for name, value in first.items():
+        assert rerun[name](1) is value, name
+
+
+def test_closure_capturing_another_cached_function_finds_its_cache_on_a_rerun():
+    def page():
+        @cache_resource
+        def client():
+            return Resource("client")
+
+        @cache_resource
+        def table(name):
+            return Resource((client().label, name))
+
+        return table
+
+    first = page()("users")
+    assert page()("users") is first
+
+
+def test_closures_capturing_different_classes_are_distinct():
+    def make(kind):
+        @cache_resource
+        def build():
+            return kind()
+
+        return build
+
+    class One:
+        pass
+
+    class Two:
+        pass
+
+    assert type(make(One)()) is One
+    assert type(make(Two)()) is Two
+
+
+def test_functools_wraps_wrappers_of_one_function_are_distinct():
+    def timed(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            return ("timed", func(*args, **kwargs))
+
+        return wrapper
+
+    def retried(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            return ("retried", func(*args, **kwargs))
+
+        return wrapper
+
+    def fetch(x):
+        return x
+
+    assert cache_resource(timed(fetch))(1) == ("timed", 1)
+    assert cache_resource(retried(fetch))(1) == ("retried", 1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(st.integers(), st.text(max_size=4), st.tuples(st.integers(), st.booleans())),
+    st.one_of(st.integers(), st.text(max_size=4), st.tuples(st.integers(), st.booleans())),
+)
+def test_closures_share_a_cache_exactly_when_their_captured_values_are_equal(a, b):
+    same = (type(a), a) == (type(b), b) and repr(a) == repr(b)
+    assert (make_reader(a)(0) is make_reader(b)(0)) == same
+
+
+# --- decorating a cached function again ------------------------------------------------
+
+
+def test_stacked_decorators_cache_once_and_return_the_value():
+    calls = []
+
+    @cache_resource
+    @cache_resource
+    def stacked(x):
+        calls.append(x)
+        return Resource(x)
+
+    value = stacked(1)
+    assert value.label == 1
+    assert stacked(1) is value
+    assert calls == [1]
+
+
+def test_decorating_an_already_cached_function_shares_its_entries():
+    calls = []
+
+    @cache_resource
+    def plain(x):
+        calls.append(x)
+        return Resource(x)
+
+    again = cache_resource(plain)
+    assert again(1) is plain(1)
+    assert calls == [1]
+
+
+def test_decorating_a_cached_function_with_other_options_caches_once(released):
+    calls = []
+
+    @cache_resource
+    def plain(x):
+        calls.append(x)
+        return Resource(x)
+
+    limited = cache_resource(max_entries=1, on_release=released)(plain)
+    value = limited(1)
+    assert limited(1) is value
+    assert calls == [1]
+
+
+def test_decorating_a_cached_method_looked_up_on_an_instance_works():
+    class Service:
+        def __init__(self, name):
+            self.name = name
+
+        @cache_resource
+        def fetch(self, x):
+            return Resource((self.name, x))
+
+    fetch_a = cache_resource(Service("a").fetch)
+    assert fetch_a(1).label == ("a", 1)
+    assert fetch_a(1) is fetch_a(1)

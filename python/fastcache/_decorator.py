@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import functools
 import inspect
+import types
 from collections.abc import Callable, Mapping
 from typing import (
     Any,
@@ -60,6 +61,13 @@ def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P
             f"fastcache.cache_resource decorates a function; got {func!r}. Use it as "
             "@fastcache.cache_resource or @fastcache.cache_resource(ttl=...)."
         )
+    # Decorating a cached function again, or stacking the decorator, caches once: the new
+    # wrapper caches the original function under the same identity (one cache when the
+    # options agree, the newer options' cache when they do not).
+    if isinstance(func, _fastcache.CachedFunction):
+        func = func.__wrapped__
+    elif isinstance(func, _fastcache.BoundCachedMethod):
+        func = types.MethodType(func.__func__.__wrapped__, func.__self__)
     if inspect.isasyncgenfunction(func):
         raise TypeError(
             f"{func.__qualname__} is an async generator function; a generator cannot be "

@@ -1,16 +1,35 @@
-"""A cached function's identity: what finds its cache again when its ``def`` is executed
-anew (every Streamlit rerun does), and tells two different functions apart."""
+"""A cached callable's identity: what finds its cache again when its ``def`` is executed
+anew (every Streamlit rerun does), and tells two different callables apart.
+
+A plain function is its module, qualname and source (decorator lines included), plus its
+code object (two lambdas on one line share their source line, not their code), plus what
+varies between functions made from one ``def``: the values its closure captured and its
+defaults. Those are compared by content wherever they have content; a captured value with
+none (an open connection) counts by its class, so a rerun that captures a fresh one still
+finds the cache. A ``functools.partial`` is its function's identity plus its arguments; a
+bound method, a built-in bound method or a callable instance is its function (or class)
+plus the instance's content — and a decoration-time ``TypeError`` when the instance has no
+content to compare.
+
+What a rerun cannot change (source, code) is remembered per code object; what it can (the
+captured values, the defaults) is encoded natively on every decoration.
+"""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import weakref
 from typing import Any
 
-# A function's identity per code object: a Streamlit rerun re-executes the same compiled
-# script, so the same code object comes back and its source need not be read again.
+from fastcache import _fastcache
+
+# Per code object: a Streamlit rerun re-executes the same compiled script, so the same code
+# object comes back and its source need not be read again.
 _identity_by_code: dict[int, tuple[weakref.ref[types.CodeType], str]] = {}
+
+_BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.BuiltinMethodType)
 
 
 def _code_fingerprint(code: types.CodeType) -> str:
@@ -33,24 +52,78 @@ def _source_or_fingerprint(func: Any) -> str:
         return repr(type(func))
 
 
+def _code_identity(func: types.FunctionType) -> str:
+    """Module, qualname, source and code of a plain function, remembered per code object."""
+    code = func.__code__
+    remembered = _identity_by_code.get(id(code))
+    if remembered is not None and remembered[0]() is code:
+        return remembered[1]
+    # The source alone is not enough: lambdas on one line share it, and so does a
+    # `functools.wraps` wrapper with the function it wraps (`getsource` follows
+    # `__wrapped__`). The code object tells them apart.
+    identity = "\x00".join(
+        (
+            str(func.__module__),
+            func.__qualname__,
+            _source_or_fingerprint(func),
+            _fastcache.identity_bytes(code).hex(),
+        )
+    )
+    key = id(code)
+
+    def forget(_ref: weakref.ref[types.CodeType], key: int = key) -> None:
+        _identity_by_code.pop(key, None)
+
+    _identity_by_code[key] = (weakref.ref(code, forget), identity)
+    return identity
+
+
+def _function_identity(func: types.FunctionType) -> str:
+    identity = _code_identity(func)
+    closure, defaults, kwdefaults = func.__closure__, func.__defaults__, func.__kwdefaults__
+    if closure is None and defaults is None and not kwdefaults:
+        return identity
+    varying = _fastcache.identity_bytes((closure, defaults, kwdefaults))
+    return f"{identity}\x00{varying.hex()}"
+
+
+def _content(value: Any, func: Any, what: str) -> str:
+    """``value`` by content, for the identity of ``func``; ``what`` names ``value`` in the
+    error raised when it has no content to compare."""
+    try:
+        return _fastcache.content_bytes(value).hex()
+    except TypeError as exc:
+        part = exc.args[0] if exc.args else type(value).__qualname__
+        raise TypeError(
+            f"fastcache.cache_resource cannot tell {func!r} apart from other callables of its "
+            f"kind: {what} holds a `{part}`, which has no content to compare, so two such "
+            "callables would share one cache. Decorate a plain function that takes what "
+            f"differs as arguments, or give `{part}` value semantics (make it a @dataclass, "
+            "or define __hash__ and __eq__)."
+        ) from None
+
+
 def function_identity(func: Any) -> str:
-    """``module``, ``qualname`` and source text of the ``def`` block (decorators included),
-    or, without source, the code object with its constants and names."""
-    module = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", None) or type(func).__qualname__
-    code = getattr(func, "__code__", None)
-    if isinstance(code, types.CodeType):
-        remembered = _identity_by_code.get(id(code))
-        if remembered is not None and remembered[0]() is code:
-            source = remembered[1]
+    """The identity of any callable ``cache_resource`` accepts (see the module comment)."""
+    if type(func) is types.FunctionType:
+        return _function_identity(func)
+    if isinstance(func, functools.partial):
+        arguments = _content((func.args, func.keywords), func, "its arguments")
+        return f"partial\x00{function_identity(func.func)}\x00{arguments}"
+    if isinstance(func, types.MethodType):
+        instance = _content(func.__self__, func, "the instance it is bound to")
+        return f"method\x00{function_identity(func.__func__)}\x00{instance}"
+    if isinstance(func, _BUILTIN_CALLABLES):
+        owner = func.__self__
+        if owner is None or isinstance(owner, types.ModuleType):
+            owner_identity = getattr(owner, "__name__", "")
         else:
-            source = _source_or_fingerprint(func)
-            key = id(code)
-
-            def forget(_ref: weakref.ref[types.CodeType], key: int = key) -> None:
-                _identity_by_code.pop(key, None)
-
-            _identity_by_code[key] = (weakref.ref(code, forget), source)
-    else:
-        source = _source_or_fingerprint(func)
-    return f"{module}\x00{qualname}\x00{source}"
+            owner_identity = _content(owner, func, "the object it is bound to")
+        qualname = getattr(func, "__qualname__", func.__name__)
+        return f"builtin\x00{func.__module__}\x00{qualname}\x00{owner_identity}"
+    if isinstance(func, type):
+        return f"class\x00{_fastcache.identity_bytes(func).hex()}"
+    # A callable instance: its class (whose fingerprint covers `__call__`) and its content.
+    cls = type(func)
+    content = _content(func, func, "the instance")
+    return f"instance\x00{_fastcache.identity_bytes(cls).hex()}\x00{content}"
