@@ -487,6 +487,75 @@ def test_positional_only_parameter_given_by_keyword_raises_the_functions_own_typ
     assert str(got.value) == str(expected.value)
 
 
+# --- a wrapper that adds a parameter (functools.wraps) ---------------------------------
+
+
+def with_timeout(func):
+    """A decorator in the common style: it shows ``func``'s signature (functools.wraps) and
+    takes a ``timeout`` keyword of its own."""
+
+    @functools.wraps(func)
+    def wrapper(*args, timeout=None, **kwargs):
+        return func(*args, **kwargs), timeout
+
+    return wrapper
+
+
+def test_call_using_a_keyword_the_wrapper_adds_is_cached():
+    calls = []
+
+    @cache_resource
+    @with_timeout
+    def connect(url):
+        calls.append(url)
+        return object()
+
+    first = connect("db", timeout=5)
+    assert connect("db", timeout=5) is first
+    assert calls == ["db"]
+    assert connect("db", timeout=6) is not first
+    assert connect("other", timeout=5) is not first
+
+
+def test_call_fitting_the_shown_signature_and_the_wrappers_are_separate_entries():
+    @cache_resource
+    @with_timeout
+    def connect(url):
+        return object()
+
+    assert connect("db") is connect(url="db")
+    assert connect("db") is not connect("db", timeout=5)
+    assert connect.cache_info().currsize == 2
+
+
+def test_call_fitting_neither_signature_raises_pythons_type_error():
+    @with_timeout
+    def strict(url):
+        return object()
+
+    cached = cache_resource(strict)
+    with pytest.raises(TypeError) as expected:
+        strict("a", "b")
+    with pytest.raises(TypeError) as got:
+        cached("a", "b")
+    assert str(got.value) == str(expected.value)
+
+
+def test_call_fitting_no_reported_signature_but_running_is_uncached_with_a_warning():
+    def anything(*args, **kwargs):
+        return object()
+
+    anything.__signature__ = inspect.Signature(
+        [inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    )
+    cached = cache_resource(anything)
+    with pytest.warns(RuntimeWarning, match="ran without the cache"):
+        value = cached("a", "b")
+    with pytest.warns(RuntimeWarning):
+        assert cached("a", "b") is not value
+    assert cached.cache_info().currsize == 0
+
+
 # --- scope / refresh_mode / async ------------------------------------------------------
 
 

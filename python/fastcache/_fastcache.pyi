@@ -70,7 +70,9 @@ class CachedFunction(Generic[_P, _R_co]):
     def __new__(
         cls,
         func: Callable[_P, _R_co],
-        params: Iterable[tuple[str, int, bool, Any]],
+        params: tuple[
+            Iterable[tuple[str, int, bool, Any]], Iterable[tuple[str, int, bool, Any]] | None
+        ],
         identity: str,
         name: str,
         qualname: str,

@@ -9,8 +9,10 @@ from typing import Any
 
 _POSITIONAL_ONLY, _POSITIONAL_OR_KEYWORD, _VAR_POSITIONAL, _KEYWORD_ONLY, _VAR_KEYWORD = range(5)
 
+Parameters = tuple[tuple[str, int, bool, Any], ...]
 
-def _parameters_from_code(func: types.FunctionType) -> tuple[tuple[str, int, bool, Any], ...]:
+
+def _parameters_from_code(func: types.FunctionType) -> Parameters:
     """The signature of a plain function, read from its code object: what
     ``inspect.signature`` would say, at a fraction of its cost (decoration runs on every
     Streamlit rerun)."""
@@ -39,11 +41,22 @@ def _parameters_from_code(func: types.FunctionType) -> tuple[tuple[str, int, boo
     return tuple(params)
 
 
-def parameters(func: Any) -> tuple[tuple[str, int, bool, Any], ...]:
-    """The signature as ``(name, kind, has_default, default)``, for native binding."""
+def _from_signature(signature: inspect.Signature) -> Parameters:
+    empty = inspect.Parameter.empty
+    return tuple(
+        (p.name, int(p.kind), p.default is not empty, None if p.default is empty else p.default)
+        for p in signature.parameters.values()
+    )
+
+
+def parameters(func: Any) -> tuple[Parameters, Parameters | None]:
+    """The signature as ``(name, kind, has_default, default)`` tuples, for native binding,
+    and — for a wrapper (``__wrapped__``) whose own signature differs from the one it
+    shows — its own signature too, so that a call using a parameter the wrapper adds (a
+    ``functools.wraps`` decorator taking ``timeout=``) is still keyed, not run uncached."""
     plain = type(func) is types.FunctionType
     if plain and not hasattr(func, "__wrapped__") and not hasattr(func, "__signature__"):
-        return _parameters_from_code(func)
+        return _parameters_from_code(func), None
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
@@ -51,8 +64,11 @@ def parameters(func: Any) -> tuple[tuple[str, int, bool, Any], ...]:
             f"fastcache.cache_resource needs the signature of {func!r} to tell its arguments "
             f"apart, and inspect.signature cannot read it: {exc}"
         ) from exc
-    empty = inspect.Parameter.empty
-    return tuple(
-        (p.name, int(p.kind), p.default is not empty, None if p.default is empty else p.default)
-        for p in signature.parameters.values()
-    )
+    shown = _from_signature(signature)
+    if not hasattr(func, "__wrapped__"):
+        return shown, None
+    try:
+        own = _from_signature(inspect.signature(func, follow_wrapped=False))
+    except (TypeError, ValueError):
+        return shown, None
+    return shown, (None if own == shown else own)

@@ -21,6 +21,9 @@ pub struct Param {
 /// How to bind a call to the signature, computed once at decoration.
 #[derive(Default)]
 pub struct ArgPlan {
+    /// A wrapper's own signature, when it differs from the one it shows (that of the
+    /// function it wraps): calls that fit only this one are bound to it.
+    outer: Option<Box<ArgPlan>>,
     /// Positional-only then positional-or-keyword parameters, in order.
     positional: Vec<Param>,
     posonly_count: usize,
@@ -37,8 +40,18 @@ const KEYWORD_ONLY: u8 = 3;
 const VAR_KEYWORD: u8 = 4;
 
 impl ArgPlan {
-    /// From `(name, kind, has_default, default)` tuples in signature order.
+    /// From `(shown, own)`: the signature a call is bound to first, and the wrapper's own
+    /// (or `None`); each as `(name, kind, has_default, default)` tuples in order.
     pub fn from_params(params: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let (shown, own): (Bound<'_, PyAny>, Bound<'_, PyAny>) = params.extract()?;
+        let mut plan = Self::from_signature(&shown)?;
+        if !own.is_none() {
+            plan.outer = Some(Box::new(Self::from_signature(&own)?));
+        }
+        Ok(plan)
+    }
+
+    fn from_signature(params: &Bound<'_, PyAny>) -> PyResult<Self> {
         let mut plan = ArgPlan::default();
         for item in params.try_iter()? {
             let (name, kind, has_default, default): (Bound<PyString>, u8, bool, Bound<PyAny>) =
@@ -74,7 +87,10 @@ impl ArgPlan {
                 visit.call(d)?;
             }
         }
-        Ok(())
+        match &self.outer {
+            Some(outer) => outer.traverse(visit),
+            None => Ok(()),
+        }
     }
 
     fn slot_of(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
@@ -94,10 +110,30 @@ impl ArgPlan {
         Ok(None)
     }
 
-    /// Binds the call to the signature and encodes the hashed values. `Ok(None)` when the
-    /// call does not fit the signature: the caller then runs the function uncached so
-    /// Python raises its own, exact `TypeError`.
+    /// Binds the call to the signature and encodes the hashed values; a call that does not
+    /// fit it but fits a wrapper's own signature is bound to that one (under its own tag, so
+    /// the two never share a key). `Ok(None)` when the call fits neither: the caller then
+    /// runs the function uncached so Python raises its own, exact `TypeError`.
     pub fn key<'a>(
+        &'a self,
+        encoder: &mut Encoder<'a>,
+        bound_to: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> Result<Option<EncodedKey>, CacheError> {
+        // Binding writes nothing until the call is known to fit, so a call that does not
+        // leaves the encoder empty for the next signature.
+        if let Some(key) = self.bind(encoder, bound_to, args, kwargs)? {
+            return Ok(Some(key));
+        }
+        let Some(outer) = &self.outer else {
+            return Ok(None);
+        };
+        encoder.writer.tag(Tag::OuterSignature);
+        outer.bind(encoder, bound_to, args, kwargs)
+    }
+
+    fn bind<'a>(
         &'a self,
         encoder: &mut Encoder<'a>,
         bound_to: Option<&Bound<'_, PyAny>>,

@@ -75,7 +75,7 @@ impl CachedFunction {
         let key = match this.plan.key(&mut encoder, bound_to, args, kwargs) {
             Ok(Some(key)) => key,
             // The call does not fit the signature: let Python say exactly why.
-            Ok(None) => return this.invoke(py, bound_to, args, kwargs),
+            Ok(None) => return this.invoke_unfitted(py, bound_to, args, kwargs),
             Err(err) => return Err(err.into_pyerr(py)),
         };
         if this.is_async {
@@ -102,6 +102,35 @@ impl CachedFunction {
             app::replay(py, record, &this.func)?;
         }
         Ok(stored.value)
+    }
+
+    /// Runs a call that fits none of the function's signatures, uncached: Python's own
+    /// `TypeError` is the best explanation. A function that accepts it all the same (its
+    /// signature is not what `inspect.signature` reports) ran without the cache, which is
+    /// said with a `RuntimeWarning` rather than silently.
+    fn invoke_unfitted(
+        &self,
+        py: Python<'_>,
+        bound_to: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let value = self.invoke(py, bound_to, args, kwargs)?;
+        let message = std::ffi::CString::new(format!(
+            "'{}' accepted arguments that fit no signature fastcache could read for it \
+             (inspect.signature), so the call ran without the cache and its value was not \
+             stored. Give it a signature that matches what it accepts (`__signature__`, \
+             `functools.wraps`), or call it with arguments that fit the one it shows.",
+            self.name
+        ))
+        .unwrap_or_default();
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyRuntimeWarning>(),
+            &message,
+            1,
+        )?;
+        Ok(value)
     }
 
     /// A miss as the app sees it: Streamlit's spinner (with this call's text) and
