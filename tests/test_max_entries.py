@@ -4,9 +4,13 @@ reaped before an LRU victim, and decoration-time checks of the value."""
 from __future__ import annotations
 
 import gc
+import math
 import time
 import weakref
+from decimal import Decimal
+from fractions import Fraction
 
+import numpy as np
 import pytest
 from fastcache import cache_resource
 
@@ -120,7 +124,54 @@ def test_non_positive_max_entries_is_a_value_error_at_decoration(value):
         cache_resource(max_entries=value)
 
 
-@pytest.mark.parametrize("value", [1.5, 2.0, "3", True, False, [3]], ids=repr)
-def test_non_integer_max_entries_is_a_type_error_at_decoration(value):
+@pytest.mark.parametrize("value", ["3", True, False, [3], Decimal(2), 2j], ids=repr)
+def test_max_entries_that_is_not_a_real_number_is_a_type_error_at_decoration(value):
     with pytest.raises(TypeError, match="max_entries"):
         cache_resource(max_entries=value)
+
+
+@pytest.mark.parametrize(
+    "value, holds",
+    [
+        (2.0, 2),
+        (np.int64(2), 2),
+        (np.int32(3), 3),
+        (np.float64(2.0), 2),
+        (Fraction(4, 2), 2),
+        (2.5, 2),  # Streamlit's LRU keeps the whole part
+    ],
+    ids=repr,
+)
+def test_max_entries_given_as_any_real_number_holds_its_whole_part(value, holds):
+    @cache_resource(max_entries=value)
+    def load(x):
+        return Resource(x)
+
+    for n in range(holds + 3):
+        load(n)
+    assert load.cache_info().currsize == holds
+    assert load.cache_info().maxsize == holds
+
+
+def test_infinite_max_entries_means_no_limit_as_in_streamlit():
+    @cache_resource(max_entries=math.inf)
+    def load(x):
+        return Resource(x)
+
+    for n in range(50):
+        load(n)
+    assert load.cache_info().currsize == 50
+    assert load.cache_info().maxsize is None
+
+
+@pytest.mark.parametrize("value", [0.5, math.nan, -math.inf, np.float64(0.2)], ids=repr)
+def test_max_entries_below_one_or_nan_is_a_value_error_at_decoration(value):
+    with pytest.raises(ValueError, match="max_entries"):
+        cache_resource(max_entries=value)
+
+
+@pytest.mark.parametrize("value", [2**64, 10**30, 1e30], ids=repr)
+def test_max_entries_too_large_to_count_fails_at_decoration_naming_the_parameter(value):
+    with pytest.raises(ValueError, match="max_entries") as info:
+        cache_resource(max_entries=value)
+    assert "None" in str(info.value)

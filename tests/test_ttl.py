@@ -10,8 +10,10 @@ import warnings
 import weakref
 from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import fastcache
+import numpy as np
 import pytest
 from fastcache import cache_resource
 from fastcache._fastcache import ttl_seconds
@@ -112,6 +114,45 @@ def test_rejected_ttl_string_fails_at_decoration_time(text):
 )
 def test_numbers_and_timedeltas_convert_to_seconds(value, seconds):
     assert ttl_seconds(value) == seconds
+
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        (np.int64(5), 5.0),
+        (np.int32(-2), -2.0),
+        (np.float32(0.5), 0.5),
+        (np.float64(2.5), 2.5),
+        (Fraction(3, 2), 1.5),
+    ],
+    ids=repr,
+)
+def test_real_numbers_of_any_type_convert_to_seconds(value, seconds):
+    assert ttl_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("value", [np.int64(60), Fraction(60), np.float64(60.0)], ids=repr)
+def test_ttl_given_as_numpy_number_or_fraction_is_accepted_as_streamlit_accepts_it(value):
+    @cache_resource(ttl=value)
+    def load(x):
+        return object()
+
+    assert load(1) is load(1)
+    streamlit = pytest.importorskip("streamlit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = streamlit.cache_resource(ttl=value)(lambda x: object())
+        assert reference(1) is reference(1)  # the reference accepts it too
+
+
+@pytest.mark.parametrize(
+    "value", [10**400, -(10**400), Fraction(10**400, 3)], ids=["10**400", "-10**400", "10**400/3"]
+)
+def test_ttl_too_large_to_represent_fails_at_decoration_naming_the_parameter(value):
+    with pytest.raises(ValueError, match="ttl=") as info:
+        cache_resource(ttl=value)
+    assert "None" in str(info.value)
+    assert len(str(info.value)) < 200  # the number is shortened, not printed in full
 
 
 def test_none_means_no_expiry():

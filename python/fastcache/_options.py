@@ -4,7 +4,10 @@ naming the value and the fix."""
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 import operator
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -76,7 +79,14 @@ class Options:
         }
 
 
+# The largest count the native cache holds (a machine-sized unsigned integer).
+_MAX_ENTRIES_LIMIT = sys.maxsize * 2 + 1
+
+
 def _check_max_entries(value: Any) -> int | None:
+    """A positive whole number of entries, or None. Like Streamlit, any real number is
+    accepted (``2.0``, numpy integers, ``Fraction``): a fractional limit holds its whole
+    part, as Streamlit's LRU counts; infinity means no limit."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -84,14 +94,31 @@ def _check_max_entries(value: Any) -> int | None:
     try:
         count = operator.index(value)
     except TypeError:
-        raise TypeError(
-            f"max_entries must be a positive int or None; got {value!r} of type "
-            f"{type(value).__name__}"
-        ) from None
+        if not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"max_entries must be a positive int or None; got {value!r} of type "
+                f"{type(value).__name__}"
+            ) from None
+        number: Any = value
+        if math.isnan(number):
+            raise ValueError(
+                "max_entries is NaN; pass a positive number of entries, or None for no limit"
+            ) from None
+        if math.isinf(number):
+            if number > 0:
+                return None
+            count = -1
+        else:
+            count = math.floor(number)
     if count <= 0:
         raise ValueError(
-            f"max_entries must be a positive int; got {count}. "
+            f"max_entries must be a positive int; got {value!r}. "
             "Use None (the default) for a cache without a size limit."
+        )
+    if count > _MAX_ENTRIES_LIMIT:
+        raise ValueError(
+            f"max_entries={count} is more entries than fastcache can count (at most "
+            f"{_MAX_ENTRIES_LIMIT}); use None for a cache without a size limit."
         )
     return count
 
