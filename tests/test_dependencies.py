@@ -1,5 +1,7 @@
 """No unused crate: every dependency in Cargo.toml is used by the code it is declared for
-(`[dependencies]` by src/, `[dev-dependencies]` by the benches and tests)."""
+(`[dependencies]` by src/, `[dev-dependencies]` by the benches and tests, and an optional
+dependency that only a bench's feature turns on — never part of the module — by the
+benches)."""
 
 from __future__ import annotations
 
@@ -24,9 +26,25 @@ def _uses(source: str, crate: str) -> bool:
     return re.search(rf"\b{name}::|\buse {name}\b|\bextern crate {name}\b", source) is not None
 
 
-@pytest.mark.parametrize("crate", sorted(MANIFEST["dependencies"]))
+def _optional(crate: str) -> bool:
+    spec = MANIFEST["dependencies"][crate]
+    return isinstance(spec, dict) and spec.get("optional", False)
+
+
+@pytest.mark.parametrize("crate", sorted(c for c in MANIFEST["dependencies"] if not _optional(c)))
 def test_every_dependency_is_used_in_src(crate):
     assert _uses(_rust_sources("src"), crate), f"{crate} is declared in Cargo.toml but unused"
+
+
+@pytest.mark.parametrize("crate", sorted(c for c in MANIFEST["dependencies"] if _optional(c)))
+def test_every_optional_dependency_is_only_for_benches(crate):
+    assert _uses(_rust_sources("benches"), crate), f"{crate} is declared but unused"
+    assert not _uses(_rust_sources("src"), crate), f"{crate} is optional but the module uses it"
+    features = [f for f, deps in MANIFEST.get("features", {}).items() if f"dep:{crate}" in deps]
+    benches = MANIFEST.get("bench", [])
+    assert features and all(
+        any(f in bench.get("required-features", []) for bench in benches) for f in features
+    ), f"{crate}'s feature should be what a bench requires"
 
 
 @pytest.mark.parametrize("crate", sorted(MANIFEST.get("dev-dependencies", {})))

@@ -4,19 +4,25 @@
 //! its length plus a 128-bit digest from this module. The digest is XXH3-128 under a secret of
 //! 192 random bytes drawn once per process.
 //!
-//! Why XXH3-128 and not BLAKE3: over a 100 MB buffer on the 2-core reference machine, XXH3
-//! (portable SSE2 build) hashes at ~6.5 GB/s, 1.2× the time of a `memcpy` of the same
-//! buffer; keyed BLAKE3 runs at ~2.9 GB/s (2.7× memcpy) single-threaded. The target is
-//! "within 1.5× of copying the array", so XXH3 it is (`benches/bench_hashing.py` re-measures).
+//! Why XXH3-128 and not a keyed cryptographic hash: speed. The target is a hit within 1.5×
+//! of copying the buffer once. On the 2-core reference machine
+//! (`cargo bench --bench buffer_hash --features compare-blake3`, 100 MB), XXH3 (portable
+//! SSE2 build) takes 1.6–1.7× a `memcpy`; keyed BLAKE3 with its run-time SIMD choice
+//! (AVX-512 there) takes 2.0–2.4× on one thread, and its rayon mode no less on two shared
+//! cores — besides adding a thread pool that a forked child could not use. So XXH3 stays,
+//! and the bound below is what is claimed.
 //!
-//! Collision bound: for inputs that do not depend on the secret, XXH3-128 under a uniformly
-//! random secret behaves as a 128-bit random function, so among `n` distinct large buffers a
-//! process ever hashes the chance that two share a digest is about `n² / 2¹²⁹` (10⁹ buffers:
-//! ~10⁻²¹). Keys also include the length and type, so only equal-length buffers of one type
-//! can collide. XXH3 is not a cryptographic MAC: the bound assumes nobody who can pick
-//! arguments also knows the secret. The secret never leaves the process (keys are not exposed)
-//! and is fresh in every process, so precomputed collisions do not transfer. This replaces
-//! Streamlit's sampling, where any two inputs equal on the sample collide with certainty.
+//! Collision bound: keys also hold the length and type, so only equal-length buffers of one
+//! type can meet. For data that does not depend on the secret, XXH3-128 under a uniformly
+//! random secret behaves as a 128-bit random function: two different buffers get one digest
+//! with probability about 2⁻¹²⁸, and among `n` distinct large buffers a process hashes the
+//! chance that any two share a digest is at most about `n² / 2¹²⁹` (10⁹ buffers: ~1.5·10⁻²¹).
+//! XXH3 is not a cryptographic MAC: nothing is claimed against someone who crafts buffers
+//! while watching which calls hit. The secret never leaves the process and is fresh in every
+//! process, so collisions cannot be computed in advance. Users who key untrusted large
+//! arguments can make the key exact up to a cryptographic hash with `hash_funcs` (a short
+//! digest output is kept verbatim). This replaces Streamlit's sampling, where any two inputs
+//! equal on the sample collide with certainty.
 //!
 //! Everything here is plain Rust: the bindings hand in slices (or a strided view) and decide
 //! whether to detach from the interpreter while the digest is computed.
