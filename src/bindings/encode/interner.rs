@@ -21,9 +21,8 @@
 //! only touched attached, with no lock held, because its lookups run the value's own code.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -76,8 +75,7 @@ struct Pin(Arc<SlotCount>);
 impl Drop for Pin {
     fn drop(&mut self) {
         if self.0.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // A leaf lock, held for a push: never while anything else is done.
-            RELEASED.lock().push(self.0.ordinal);
+            released().push(self.0.ordinal);
             PENDING.store(true, Ordering::Release);
         }
     }
@@ -85,6 +83,15 @@ impl Drop for Pin {
 
 /// Ordinals whose last pin went, waiting for [`release_unused`].
 static RELEASED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// The queue, locked. A leaf lock held for a push or a swap, never while anything else is
+/// done; std's (futex-based), as every lock a forked child may inherit. A panic while it
+/// was held cannot leave the vector half-updated, so poisoning is ignored.
+fn released() -> MutexGuard<'static, Vec<u64>> {
+    RELEASED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 static PENDING: AtomicBool = AtomicBool::new(false);
 static NEXT_ORDINAL: AtomicU64 = AtomicU64::new(1);
 
@@ -124,7 +131,7 @@ pub fn release_unused(py: Python<'_>) {
     if !PENDING.swap(false, Ordering::AcqRel) {
         return;
     }
-    let released = std::mem::take(&mut *RELEASED.lock());
+    let released = std::mem::take(&mut *released());
     for ordinal in released {
         if let Err(err) = release_one(py, ordinal) {
             err.write_unraisable(py, None);
