@@ -151,13 +151,22 @@ class AppMessages:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self._added = threading.Condition()
 
     def add(self, msg: Any) -> None:
         import app_support
 
-        self.messages.append(msg)
+        with self._added:
+            self.messages.append(msg)
+            self._added.notify_all()
         if self._spinner_elements(msg):
             app_support.spinner_shown.set()
+
+    def wait_for_spinners(self, count: int, timeout: float = HANG_TIMEOUT) -> None:
+        """Until `count` spinners have been shown (script runs send from their threads)."""
+        with self._added:
+            shown = self._added.wait_for(lambda: len(self.spinner_texts()) >= count, timeout)
+        assert shown, f"spinners shown: {self.spinner_texts()}"
 
     @staticmethod
     def _spinner_elements(msg: Any) -> list[Any]:

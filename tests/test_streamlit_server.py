@@ -5,6 +5,7 @@ session-scoped values are released."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -24,9 +25,10 @@ def _ids(page: list[str]) -> dict[str, str]:
 
 def test_example_app_on_a_real_server(tmp_path):
     started = time.monotonic()
-    with served(EXAMPLE_APP, tmp_path, FASTCACHE_EXAMPLE_LOAD_SECONDS="0.2") as server:
-        a, b = Tab(server), Tab(server)
-        try:
+    with contextlib.ExitStack() as tabs:
+        with served(EXAMPLE_APP, tmp_path, FASTCACHE_EXAMPLE_LOAD_SECONDS="0.2") as server:
+            a, b = Tab(server), Tab(server)
+            tabs.callback(a.close)  # after the server has stopped (below)
             a1, a2, b1, b2 = _ids(a.run()), _ids(a.run()), _ids(b.run()), _ids(b.run())
             assert a.session_id != b.session_id
             # Shared resources: computed once for both sessions and every rerun.
@@ -49,6 +51,7 @@ def test_example_app_on_a_real_server(tmp_path):
             b.close()  # the tab closes: its session's values are released
             server.wait_for_log(f"released cart {b3['cart']}")
             assert f"released cart {a3['cart']}" not in server.log()
-        finally:
-            a.close()
+        # The server stopped with a's tab still open: shutting its session down released
+        # a's cart.
+        assert f"released cart {a3['cart']}" in server.log()
     assert time.monotonic() - started < 120, "bounded: the whole test"
