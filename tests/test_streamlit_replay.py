@@ -6,10 +6,13 @@ the pages must be equal."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = """
+import asyncio
 import streamlit as st
 import fastcache
 import app_support
@@ -46,6 +49,12 @@ def writes_nothing():
     app_support.runs["writes_nothing"] += 1
     return 7
 
+@cache
+async def build_async(n):
+    st.text(f"async text {n}")
+    st.sidebar.markdown(f"async sidebar {n}")
+    return n
+
 @cache(ttl=3600, refresh_mode="background")
 def background():
     st.text("written while refreshing in the background")
@@ -65,6 +74,8 @@ elif case == "closure":
     closure()
 elif case == "nothing":
     st.text(f"value {writes_nothing()}")
+elif case == "async":
+    st.text(f"value {asyncio.run(build_async(5))}")
 elif case == "background":
     st.text(f"value {background()}")
 st.text("after")
@@ -125,12 +136,18 @@ def test_elements_written_on_a_miss_are_replayed_on_every_hit(app_state):
     assert app.text[1].value == "main text 21"
 
 
-@pytest.mark.parametrize("case", ["replay", "inside_container", "widget", "closure"])
+@pytest.mark.parametrize("case", ["replay", "inside_container", "widget", "closure", "async"])
 def test_pages_equal_st_cache_resources_on_the_miss_and_on_hits(case, app_state):
     _, ours = _pages(case, "fastcache")
     app_state.reset()
     _, theirs = _pages(case, "st")
     assert ours == theirs
+
+
+def test_an_async_functions_elements_are_replayed_on_hits(app_state):
+    _, (first, second) = _pages("async", "fastcache")
+    assert first == second
+    assert _texts(first) == ["before", "async text 5", "value 5", "after"]
 
 
 def test_a_widget_inside_a_cached_function_shows_cached_widget_warning(app_state):
@@ -178,3 +195,38 @@ def test_a_hit_outside_a_script_run_replays_nothing_and_returns_the_value(app_st
     assert build(21) == 42  # the test's thread: no script run to replay into
     assert app_state.runs["build"] == 1
     assert len(recwarn) == 0
+
+
+WAITING_APP = """
+import streamlit as st
+import fastcache
+import app_support
+
+@fastcache.cache_resource
+def shared_slow():
+    app_support.runs["shared_slow"] += 1
+    st.text("written while computing")
+    app_support.computing.set()
+    app_support.proceed.wait(10)
+    return 1
+
+st.text(f"value {shared_slow()}")
+"""
+
+
+def test_a_session_waiting_for_anothers_computation_shows_the_spinner_then_replays(
+    app_messages, app_state, separate_sessions, in_thread
+):
+    app_state.computing, app_state.proceed = threading.Event(), threading.Event()
+    first, second = AppTest.from_string(WAITING_APP), AppTest.from_string(WAITING_APP)
+    computing = in_thread(first.run, timeout=20)
+    assert app_state.computing.wait(10)
+    waiting = in_thread(second.run, timeout=20)
+    # The second session's spinner shows while it waits (the first one's is already on).
+    app_messages.wait_for_spinners(2)
+    app_state.proceed.set()
+    computing.get(), waiting.get()
+    assert app_state.runs["shared_slow"] == 1
+    assert app_messages.spinner_texts() == ["Running `shared_slow()`."] * 2
+    for app in (first, second):
+        assert [t.value for t in app.text] == ["written while computing", "value 1"]

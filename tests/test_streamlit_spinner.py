@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 # `cache` is fastcache's decorator or Streamlit's, by query parameter, so each case runs
 # the very same script with both.
 APP = """
+import asyncio
 import streamlit as st
 import fastcache
 import app_support
@@ -62,10 +63,17 @@ class Model:
 def quick():
     return 5
 
+@cache
+async def load_async(name):
+    app_support.wait_for_spinner()
+    return name
+
 case = st.query_params["case"]
 app_support.spinner_shown.clear()
 if case == "method":
     result = Model().predict()
+elif case == "load_async":
+    result = asyncio.run(load_async("a"))
 else:
     result = globals()[case]("a") if case == "load_model" else globals()[case]()
 st.text(f"result {result}")
@@ -78,6 +86,7 @@ CASES = {
     "custom": [("Loading the index...", True, False)],
     "outer": [("Running `outer()`.", True, False)],
     "method": [("Running `Model.predict(...)`.", True, False)],
+    "load_async": [("Running `load_async(...)`.", True, False)],
 }
 
 

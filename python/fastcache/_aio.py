@@ -50,29 +50,42 @@ def _current_task() -> asyncio.Task[Any] | None:
 
 
 async def resolve(call: Any) -> Any:
-    while True:
-        kind, payload = call.claim(_current_task(), _computing.get())
-        if kind == _HIT:
-            return payload
-        if kind == _STALE:
-            value, refresh = payload
-            _refresh_on_this_loop(call, refresh)
-            return value
-        if kind == _WAIT:
-            await _finished(payload)
-            continue
-        marked = _computing.set((*_computing.get(), payload.flight_id))
-        try:
-            value = await call.invoke()
-        except BaseException:
-            payload.abandon()
-            raise
-        finally:
+    missed = False
+    # Inside a Streamlit script run: its spinner and element recorder, for the whole miss.
+    app_miss = None
+    try:
+        while True:
+            kind, payload = call.claim(_current_task(), _computing.get())
+            if kind == _HIT:
+                return payload
+            if kind == _STALE:
+                value, refresh = payload
+                _refresh_on_this_loop(call, refresh)
+                return value
+            if not missed:
+                missed = True
+                app_miss = call.begin_miss()
+            if kind == _WAIT:
+                await _finished(payload)
+                continue
+            marked = _computing.set((*_computing.get(), payload.flight_id))
             try:
-                _computing.reset(marked)
-            except ValueError:  # closed from outside its task (a task collected unfinished)
-                pass
-        return payload.complete(value)
+                if app_miss is None:
+                    value, replay = await call.invoke(), None
+                else:
+                    value, replay = await app_miss.compute_async(call.invoke)
+            except BaseException:
+                payload.abandon()
+                raise
+            finally:
+                try:
+                    _computing.reset(marked)
+                except ValueError:  # closed from outside its task (collected unfinished)
+                    pass
+            return payload.complete(value, replay)
+    finally:
+        if app_miss is not None:
+            app_miss.close()
 
 
 def _refresh_on_this_loop(call: Any, refresh: Any) -> None:

@@ -176,12 +176,15 @@ class _Miss:
     """One miss inside a script run: Streamlit's spinner (not for a cached function called
     by another, as Streamlit), and the recording of the elements the function writes."""
 
-    __slots__ = ("_background", "_spinner")
+    __slots__ = ("_background", "_func", "_spinner")
 
-    def __init__(self, text: str | None, show_time: bool, background: bool) -> None:
+    def __init__(
+        self, func: Callable[..., Any], text: str | None, show_time: bool, background: bool
+    ) -> None:
         from streamlit.delta_generator_singletons import get_dg_singleton_instance
         from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
 
+        self._func = func
         self._background = background
         self._spinner: Any = None
         if text is not None and not in_cached_function.get():
@@ -195,20 +198,31 @@ class _Miss:
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None
     ) -> tuple[Any, Any]:
         """The function's value and the record of its elements (None if it wrote none)."""
-        import streamlit as st
         from streamlit.runtime.caching import CACHE_RESOURCE_MESSAGE_REPLAY_CTX as recorder
-        from streamlit.runtime.caching.cached_message_replay import CachedResult
 
         with recorder.calling_cached_function(func):
             value = func(*args, **(kwargs or {}))
-        messages = recorder._most_recent_messages
+        return value, self._record(recorder._most_recent_messages)
+
+    async def compute_async(self, invoke: Callable[[], Any]) -> tuple[Any, Any]:
+        """`compute` for an `async def`: awaits the coroutine `invoke()` returns."""
+        from streamlit.runtime.caching import CACHE_RESOURCE_MESSAGE_REPLAY_CTX as recorder
+
+        with recorder.calling_cached_function(self._func):
+            value = await invoke()
+        return value, self._record(recorder._most_recent_messages)
+
+    def _record(self, messages: list[Any]) -> Any:
+        import streamlit as st
+        from streamlit.runtime.caching.cached_message_replay import CachedResult
+
         if not messages:
-            return value, None
+            return None
         if self._background:
-            _warn_background_elements(func)
-            return value, None
+            _warn_background_elements(self._func)
+            return None
         # The value stays out of the record: the cache entry holds it, once.
-        return value, CachedResult(None, messages, st._main._id, st.sidebar._id)
+        return CachedResult(None, messages, st._main._id, st.sidebar._id)
 
     def close(self) -> None:
         spinner, self._spinner = self._spinner, None
@@ -234,7 +248,7 @@ def _begin_miss(
 ) -> _Miss | None:
     if not _engage() or _script_run_ctx() is None:
         return None
-    return _Miss(spinner, show_time, background)
+    return _Miss(func, spinner, show_time, background)
 
 
 def _replay(record: Any, func: Callable[..., Any]) -> None:

@@ -70,6 +70,11 @@ impl AppMiss {
         Ok(AppMiss((!scope.is_none()).then(|| scope.unbind())))
     }
 
+    /// The scope object, for Python to close itself (an async miss ends in Python).
+    pub fn into_scope(mut self) -> Option<Py<PyAny>> {
+        self.0.take()
+    }
+
     /// Runs the function through the recorder: `Ok(None)` when there is none (call it
     /// directly), else the value and the replay record (`None` when nothing was written).
     pub fn compute(

@@ -659,6 +659,18 @@ impl AsyncCall {
         })
     }
 
+    /// At the first lookup that is not a hit: inside a Streamlit script run, the object
+    /// that shows the spinner and records elements (`compute_async`, `close`); else None.
+    fn begin_miss(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
+        let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
+        let miss = self
+            .function
+            .get()
+            .begin_miss(py, bound_to, self.args.bind(py), kwargs)?;
+        Ok(miss.into_scope())
+    }
+
     /// Runs the user's function: the coroutine to await.
     fn invoke(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
@@ -830,9 +842,20 @@ impl PendingEntry {
             .map(OwnerSlot::flight_id)
     }
 
-    fn complete(&self, py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
+    /// Stores the value (with the record that replays the elements computing it wrote,
+    /// if any) and returns it.
+    #[pyo3(signature = (value, replay=None))]
+    fn complete(
+        &self,
+        py: Python<'_>,
+        value: Py<PyAny>,
+        replay: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let slot = self.take_slot(py)?;
-        Ok(self.cache.complete(py, slot, Served::plain(value))?.value)
+        Ok(self
+            .cache
+            .complete(py, slot, Served { value, replay })?
+            .value)
     }
 
     fn abandon(&self, py: Python<'_>) -> PyResult<()> {
