@@ -486,15 +486,15 @@ impl ResourceCache {
         &self,
         py: Python<'_>,
         key: &impl KeyLike,
-        begin_miss: impl FnOnce() -> PyResult<S>,
+        begin_miss: impl Fn() -> PyResult<S>,
         compute: impl FnOnce(&S) -> PyResult<Served>,
         on_stale: impl FnOnce(RefreshTicket),
     ) -> Result<Served, CacheError> {
-        let mut begin_miss = Some(begin_miss);
+        // Only a miss pays for this: a hit returns before anything is built.
         let mut scope: Option<S> = None;
-        let mut enter = |scope: &mut Option<S>| -> PyResult<()> {
-            if let Some(begin) = begin_miss.take() {
-                *scope = Some(begin()?);
+        let enter = |scope: &mut Option<S>| -> PyResult<()> {
+            if scope.is_none() {
+                *scope = Some(begin_miss()?);
             }
             Ok(())
         };
