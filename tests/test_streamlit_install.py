@@ -86,7 +86,12 @@ def test_install_on_every_rerun_changes_nothing_more(installed, app_state):
 def test_uninstall_gives_streamlit_its_own_decorator_back(installed, app_state):
     app = AppTest.from_string(APP)
     app.run(timeout=10)
+    decorated_before = app_state.functions["load"]
     fastcache.streamlit.uninstall()
+    # A function decorated while installed keeps its fastcache cache.
+    assert isinstance(decorated_before, fastcache.CachedFunction)
+    assert decorated_before(1) == [1]
+    assert app_state.runs["load"] == 1
     assert streamlit.cache_resource is installed is streamlits_cache_resource
     uninstalled = AppTest.from_string(APP.replace("fastcache.streamlit.install()", ""))
     uninstalled.run(timeout=10)
@@ -112,3 +117,14 @@ def test_installed_clear_clears_streamlits_caches_and_fastcaches(installed, app_
     theirs, mine = streamlits_own(), ours()
     streamlit.cache_resource.clear()
     assert sorted(map(id, released)) == sorted([id(theirs), id(mine)])
+
+
+def test_a_module_imported_before_install_keeps_streamlits_decorator(installed, tmp_path):
+    (tmp_path / "module_before_install.py").write_text(MODULE)
+    try:
+        import module_before_install
+
+        fastcache.streamlit.install()
+        assert not isinstance(module_before_install.helper, fastcache.CachedFunction)
+    finally:
+        sys.modules.pop("module_before_install", None)
