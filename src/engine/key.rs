@@ -160,6 +160,9 @@ pub enum Tag {
     /// an instance of a plain class, by its class and state: only in function identities
     /// (a callable instance, the instance of a bound method), never in argument keys
     PlainInstance = 67,
+    /// an instance's state whose names are all strings: count, then the (name, value)
+    /// pairs in name order (the general form is [`Tag::State`])
+    StateByName = 68,
 }
 
 /// The leading field of every key of one browser session in a session-scoped cache:

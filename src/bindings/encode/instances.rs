@@ -21,6 +21,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use pyo3::exceptions::PyAttributeError;
 use pyo3::intern;
@@ -28,18 +29,27 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyString, PyTuple, PyType, PyWeakrefReference};
 
+use super::classes::{PYDANTIC, PYDANTIC_V1};
 use super::{type_fqn, Encoder, Mode};
 use crate::bindings::errors::CacheError;
 use crate::engine::key::Tag;
 
-/// What fastcache remembers about one class.
+/// What fastcache remembers about one class: what its instances need (decided on first
+/// sight) and its fingerprint's ordinal (taken when first needed: a class whose instances
+/// are never keyed by class — a pandas frame — is never fingerprinted).
 #[pyclass(frozen, module = "fastcache")]
 pub struct ClassInfo {
     class: Py<PyWeakrefReference>,
-    /// The fingerprint's ordinal (0 for built-in classes).
-    ordinal: u64,
+    /// `module.qualname`.
+    pub(crate) fqn: String,
     /// The slot names of the class and its bases, mangled as attributes are.
     slots: Py<PyTuple>,
+    /// Whether instances have a `__dict__` (asking one that has none raises, which costs
+    /// more than the rest of a small key).
+    has_dict: bool,
+    pub(crate) kind: ClassKind,
+    /// The fingerprint's ordinal (0 for built-in classes), once taken.
+    ordinal: OnceLock<u64>,
 }
 
 #[pymethods]
@@ -48,6 +58,54 @@ impl ClassInfo {
         visit.call(&self.class)?;
         visit.call(&self.slots)
     }
+}
+
+/// Which content rule a class's instances follow, decided once per class.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClassKind {
+    /// A dataclass or attrs class.
+    Fields,
+    /// A pydantic model (v2 or v1).
+    Pydantic,
+    Other,
+}
+
+impl ClassInfo {
+    fn of(ty: &Bound<'_, PyType>) -> PyResult<Self> {
+        let py = ty.py();
+        let subclass_of = |base: Option<Bound<'_, PyType>>| {
+            base.is_some_and(|base| ty.is_subclass(&base).unwrap_or(false))
+        };
+        let kind = if subclass_of(PYDANTIC.get(py)) || subclass_of(PYDANTIC_V1.get(py)) {
+            ClassKind::Pydantic
+        } else if ty.hasattr(intern!(py, "__dataclass_fields__"))?
+            || ty.hasattr(intern!(py, "__attrs_attrs__"))?
+        {
+            ClassKind::Fields
+        } else {
+            ClassKind::Other
+        };
+        let dict_offset: isize = ty.getattr(intern!(py, "__dictoffset__"))?.extract()?;
+        let ordinal = OnceLock::new();
+        if !is_heap_type(ty) {
+            // A built-in class is its name: nothing to fingerprint.
+            let _ = ordinal.set(0);
+        }
+        Ok(ClassInfo {
+            class: PyWeakrefReference::new(ty)?.unbind(),
+            fqn: type_fqn(ty),
+            slots: slot_names(ty)?.unbind(),
+            has_dict: dict_offset != 0,
+            kind,
+            ordinal,
+        })
+    }
+}
+
+/// A class as an encoding uses it: what is remembered of it, and its fingerprint's ordinal.
+pub(crate) struct Seen<'py> {
+    pub(crate) info: Bound<'py, ClassInfo>,
+    pub(crate) ordinal: u64,
 }
 
 /// Names in a class namespace that are bookkeeping derived from the rest of it (caches,
@@ -169,56 +227,59 @@ fn sweep_dead_classes(infos: &Bound<'_, PyDict>) -> PyResult<()> {
 impl Encoder<'_> {
     /// A class: `module.qualname` and its fingerprint's ordinal.
     pub(crate) fn class(&mut self, ty: &Bound<'_, PyType>) -> Result<(), CacheError> {
-        let (ordinal, _) = self.class_seen(ty)?;
-        self.writer.tagged_bytes(Tag::Type, type_fqn(ty).as_bytes());
-        self.writer.u64(ordinal);
+        let seen = self.class_seen(ty)?;
+        self.writer
+            .tagged_bytes(Tag::Type, seen.info.get().fqn.as_bytes());
+        self.writer.u64(seen.ordinal);
         Ok(())
     }
 
-    /// `ty`'s fingerprint ordinal and slot names, remembered per class ([`ClassInfo`]) and
-    /// taken on first sight. Inside `ty`'s own fingerprint (a method's `__class__` cell, an
-    /// instance of the class as a class attribute) the ordinal is a back-reference instead.
-    pub(crate) fn class_seen<'py>(
+    /// What is remembered of `ty` ([`ClassInfo`]), decided on first sight; cheap after.
+    pub(crate) fn class_info<'py>(
         &mut self,
         ty: &Bound<'py, PyType>,
-    ) -> Result<(u64, Bound<'py, PyTuple>), CacheError> {
+    ) -> Result<Bound<'py, ClassInfo>, CacheError> {
         let py = ty.py();
         let infos = class_infos(py);
         let id = ty.as_ptr() as usize;
         if let Some(info) = infos.get_item(id)? {
             let info = info.cast_into::<ClassInfo>().map_err(PyErr::from)?;
             if info.get().class.bind(py).call0()?.is(ty) {
-                return Ok((info.get().ordinal, info.get().slots.bind(py).clone()));
+                return Ok(info);
             }
         }
+        let info = Bound::new(py, ClassInfo::of(ty)?)?;
+        infos.set_item(id, &info)?;
+        sweep_dead_classes(infos)?;
+        Ok(info)
+    }
+
+    /// `ty` with its fingerprint's ordinal, taking the fingerprint when first needed. Inside
+    /// `ty`'s own fingerprint (a method's `__class__` cell, an instance of the class as a
+    /// class attribute) the ordinal is a back-reference instead.
+    pub(crate) fn class_seen<'py>(
+        &mut self,
+        ty: &Bound<'py, PyType>,
+    ) -> Result<Seen<'py>, CacheError> {
+        let info = self.class_info(ty)?;
+        if let Some(&ordinal) = info.get().ordinal.get() {
+            return Ok(Seen { info, ordinal });
+        }
+        let id = ty.as_ptr() as usize;
         let (in_progress, depth) = FINGERPRINTING
             .with_borrow(|active| (active.iter().position(|&c| c == id), active.len()));
-        if let Some(position) = in_progress {
-            return Ok((u64::MAX - position as u64, slot_names(ty)?));
-        }
-        if depth >= MAX_NESTED_FINGERPRINTS {
+        let ordinal = if let Some(position) = in_progress {
+            u64::MAX - position as u64
+        } else if depth >= MAX_NESTED_FINGERPRINTS {
             // A chain of classes whose bodies name each other this deep: the innermost
             // are written by name only (and not remembered, so a class met at the top
             // level later gets its full fingerprint).
-            return Ok((0, slot_names(ty)?));
-        }
-        let ordinal = if is_heap_type(ty) {
-            fingerprint_ordinal(py, ty, self.func_name)?
-        } else {
             0
+        } else {
+            let ordinal = fingerprint_ordinal(ty.py(), ty, self.func_name)?;
+            *info.get().ordinal.get_or_init(|| ordinal)
         };
-        let slots = slot_names(ty)?;
-        let info = Bound::new(
-            py,
-            ClassInfo {
-                class: PyWeakrefReference::new(ty)?.unbind(),
-                ordinal,
-                slots: slots.clone().unbind(),
-            },
-        )?;
-        infos.set_item(id, &info)?;
-        sweep_dead_classes(infos)?;
-        Ok((ordinal, slots))
+        Ok(Seen { info, ordinal })
     }
 
     /// An instance by its class and all of its state, under `tag`.
@@ -228,10 +289,11 @@ impl Encoder<'_> {
         ty: &Bound<'_, PyType>,
         tag: Tag,
     ) -> Result<(), CacheError> {
-        let (ordinal, slots) = self.class_seen(ty)?;
-        self.writer.tagged_bytes(tag, type_fqn(ty).as_bytes());
-        self.writer.u64(ordinal);
-        self.state(obj, &slots)
+        let seen = self.class_seen(ty)?;
+        self.writer
+            .tagged_bytes(tag, seen.info.get().fqn.as_bytes());
+        self.writer.u64(seen.ordinal);
+        self.state(obj, seen.info.get())
     }
 
     /// Everything `obj` holds: its `__dict__` and its slots, as (name, value) pairs in name
@@ -240,49 +302,75 @@ impl Encoder<'_> {
     pub(crate) fn state(
         &mut self,
         obj: &Bound<'_, PyAny>,
-        slots: &Bound<'_, PyTuple>,
+        seen: &ClassInfo,
     ) -> Result<(), CacheError> {
         let py = obj.py();
-        let mut items = Vec::new();
-        if let Some(dict) = obj.getattr_opt(intern!(py, "__dict__"))? {
-            if let Ok(dict) = dict.cast::<PyDict>() {
-                let pairs: Vec<_> = dict.iter().collect();
-                for (name, value) in &pairs {
-                    items.push(self.isolated(|e| {
-                        e.structure(name)?;
-                        e.value(value)
-                    })?);
+        let mut named: Vec<(Bound<'_, PyString>, Option<Bound<'_, PyAny>>)> = Vec::new();
+        let mut odd_names = Vec::new();
+        if seen.has_dict {
+            if let Some(dict) = obj.getattr_opt(intern!(py, "__dict__"))? {
+                if let Ok(dict) = dict.cast::<PyDict>() {
+                    for (name, value) in dict.iter() {
+                        match name.cast_into::<PyString>() {
+                            Ok(name) => named.push((name, Some(value))),
+                            Err(err) => odd_names.push((err.into_inner(), value)),
+                        }
+                    }
                 }
             }
         }
-        for name in slots.iter() {
-            let value = match obj.getattr(name.cast::<PyString>().map_err(PyErr::from)?) {
+        for name in seen.slots.bind(py).iter() {
+            let name = name.cast_into::<PyString>().map_err(PyErr::from)?;
+            let value = match obj.getattr(&name) {
                 Ok(value) => Some(value),
                 Err(e) if e.is_instance_of::<PyAttributeError>(py) => None,
                 Err(e) => return Err(e.into()),
             };
-            items.push(self.isolated(|e| {
-                e.structure(&name)?;
-                match &value {
-                    Some(value) => e.value(value),
-                    None => {
-                        e.writer.tag(Tag::Opaque);
-                        Ok(())
-                    }
-                }
-            })?);
+            named.push((name, value));
         }
-        self.writer.unordered(Tag::State, items);
+        if !odd_names.is_empty() || named.iter().any(|(n, _)| n.to_str().is_err()) {
+            // A `__dict__` key that is not a plain string: every pair is encoded on its own
+            // and the encodings sorted, which orders any keys.
+            let mut items = Vec::with_capacity(named.len() + odd_names.len());
+            for (name, value) in named.iter().map(|(n, v)| (n.as_any(), v.as_ref())) {
+                items.push(self.isolated(|e| e.state_pair(name, value))?);
+            }
+            for (name, value) in &odd_names {
+                items.push(self.isolated(|e| e.state_pair(name, Some(value)))?);
+            }
+            self.writer.unordered(Tag::State, items);
+            return Ok(());
+        }
+        named.sort_by(|(a, _), (b, _)| a.to_str().ok().cmp(&b.to_str().ok()));
+        self.writer.tag(Tag::StateByName);
+        self.writer.len(named.len());
+        for (name, value) in &named {
+            self.state_pair(name.as_any(), value.as_ref())?;
+        }
         Ok(())
+    }
+
+    fn state_pair(
+        &mut self,
+        name: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+    ) -> Result<(), CacheError> {
+        self.structure(name)?;
+        match value {
+            Some(value) => self.value(value),
+            None => {
+                self.writer.tag(Tag::Opaque); // an unset slot
+                Ok(())
+            }
+        }
     }
 
     /// A value that has no encoding, in an identity: its class alone (see [`Mode`]).
     pub(crate) fn by_type(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), CacheError> {
-        let ty = obj.get_type();
-        let (ordinal, _) = self.class_seen(&ty)?;
+        let seen = self.class_seen(&obj.get_type())?;
         self.writer
-            .tagged_bytes(Tag::ByType, type_fqn(&ty).as_bytes());
-        self.writer.u64(ordinal);
+            .tagged_bytes(Tag::ByType, seen.info.get().fqn.as_bytes());
+        self.writer.u64(seen.ordinal);
         Ok(())
     }
 }

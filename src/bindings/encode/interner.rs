@@ -26,9 +26,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 
-use super::{type_fqn, Encoder};
+use super::instances::Seen;
+use super::Encoder;
 use crate::bindings::errors::CacheError;
 use crate::engine::key::Tag;
 
@@ -169,21 +170,20 @@ pub fn interned_count(py: Python<'_>) -> usize {
 
 impl Encoder<'_> {
     /// Writes `obj` as its class and its slot's ordinal, pinning the slot for the key
-    /// being written. `class_ordinal` is the class's body fingerprint, so instances of two
-    /// different classes that share a name never meet, even if their `__eq__` says equal.
+    /// being written. The class's body fingerprint is part of the table key, so instances
+    /// of two different classes that share a name never meet, even if `__eq__` says equal.
     pub(crate) fn interned(
         &mut self,
         obj: &Bound<'_, PyAny>,
-        ty: &Bound<'_, PyType>,
-        class_ordinal: u64,
+        class: &Seen,
     ) -> Result<(), CacheError> {
         let py = obj.py();
         release_unused(py);
-        let fqn = type_fqn(ty);
+        let (fqn, class_ordinal) = (&class.info.get().fqn, class.ordinal);
         let entry = PyTuple::new(
             py,
             [
-                PyString::new(py, &fqn).into_any(),
+                PyString::new(py, fqn).into_any(),
                 PyInt::new(py, class_ordinal).into_any(),
                 obj.clone(),
             ],

@@ -23,8 +23,9 @@ use pyo3::types::{
 use super::classes::{
     stdlib, ARRAY, BUILTIN_METHOD, BYTES_IO, CELL, CLASS_METHOD, DEFAULT_DICT, DESCRIPTORS, ENUM,
     FIELD_SPECS, IO_BASE, METHOD, MOCK, NUMPY_SCALAR, NUMPY_UFUNC, PARTIAL, PATTERN, PROPERTY,
-    PYDANTIC, PYDANTIC_V1, STATIC_METHOD, STRING_IO, TEMP_FILE, UUID,
+    STATIC_METHOD, STRING_IO, TEMP_FILE, UUID,
 };
+use super::instances::ClassKind;
 use super::{is_builtin_subclass, type_fqn, Encoder, Mode};
 use crate::bindings::errors::CacheError;
 use crate::bindings::wrapper::{BoundCachedMethod, CachedFunction};
@@ -151,16 +152,22 @@ impl Encoder<'_> {
         result
     }
 
-    /// The rules for values that may contain others, in SPEC §4 order: arrays, functions and
-    /// code, built-ins and descriptors, methods, modules, standard-library values, views and
-    /// buffers, files, dataclass/attrs/pydantic fields, data frames and images, `__reduce__`,
-    /// other buffer exporters, own hash/eq, and finally rejection.
+    /// The rules for values that may contain others, in SPEC §4 order: dataclass/attrs/
+    /// pydantic state, arrays, functions and code, built-ins and descriptors, methods,
+    /// modules, standard-library values, views and buffers, files, data frames and images,
+    /// `__reduce__`, other buffer exporters, own hash/eq, and finally rejection.
     fn composite(
         &mut self,
         obj: &Bound<'_, PyAny>,
         ty: &Bound<'_, PyType>,
     ) -> Result<(), CacheError> {
         let py = obj.py();
+        // First, as the commonest composite arguments: their kind is remembered per class,
+        // so they skip the longer chain below. (No rule before it could also match them:
+        // mocks, enums and built-in subclasses were settled by `object`.)
+        if let Some(done) = self.by_fields(obj, ty)? {
+            return done;
+        }
         if self.ndarray_if_any(obj)? {
             return Ok(());
         }
@@ -282,9 +289,6 @@ impl Encoder<'_> {
         {
             return self.open_file(obj, ty);
         }
-        if let Some(done) = self.by_fields(obj, ty)? {
-            return done;
-        }
         if self.dataframe_like(obj)? {
             return Ok(());
         }
@@ -296,8 +300,8 @@ impl Encoder<'_> {
             return self.buffer(obj);
         }
         if has_own_hash_and_eq(ty) {
-            let (ordinal, _) = self.class_seen(ty)?;
-            return self.interned(obj, ty, ordinal);
+            let seen = self.class_seen(ty)?;
+            return self.interned(obj, &seen);
         }
         Err(self.unhashable(obj))
     }
@@ -311,15 +315,15 @@ impl Encoder<'_> {
         obj: &Bound<'_, PyAny>,
         ty: &Bound<'_, PyType>,
     ) -> PyResult<Option<Result<(), CacheError>>> {
-        let py = obj.py();
-        let tag = if ty.hasattr(intern!(py, "__dataclass_fields__"))?
-            || ty.hasattr(intern!(py, "__attrs_attrs__"))?
-        {
-            Tag::Fields
-        } else if PYDANTIC.has_instance(obj) || PYDANTIC_V1.has_instance(obj) {
-            Tag::Pydantic
-        } else {
-            return Ok(None);
+        let kind = match self.class_info(ty) {
+            Ok(info) => info.get().kind,
+            Err(CacheError::Python(err)) => return Err(err),
+            Err(other) => return Ok(Some(Err(other))),
+        };
+        let tag = match kind {
+            ClassKind::Fields => Tag::Fields,
+            ClassKind::Pydantic => Tag::Pydantic,
+            ClassKind::Other => return Ok(None),
         };
         Ok(Some(self.with_hash_eq_fallback(obj, ty, |e| {
             e.instance(obj, ty, tag)
@@ -337,10 +341,10 @@ impl Encoder<'_> {
         ty: &Bound<'_, PyType>,
     ) -> Result<(), CacheError> {
         let py = obj.py();
-        let (ordinal, slots) = self.class_seen(ty)?;
+        let seen = self.class_seen(ty)?;
         self.writer
-            .tagged_bytes(Tag::Subclass, type_fqn(ty).as_bytes());
-        self.writer.u64(ordinal);
+            .tagged_bytes(Tag::Subclass, seen.info.get().fqn.as_bytes());
+        self.writer.u64(seen.ordinal);
         // `builtin_body` guards against self-reference itself.
         self.builtin_body(obj)?;
         if DEFAULT_DICT.has_instance(obj) {
@@ -349,7 +353,7 @@ impl Encoder<'_> {
         }
         let id = obj.as_ptr() as usize;
         self.enter(id)?;
-        let result = self.state(obj, &slots);
+        let result = self.state(obj, seen.info.get());
         self.ancestors.pop();
         result
     }
@@ -370,8 +374,8 @@ impl Encoder<'_> {
             }
             Err(CacheError::Unhashable { .. }) if has_own_hash_and_eq(ty) => {
                 self.ancestors.truncate(depth);
-                let (ordinal, _) = self.class_seen(ty)?;
-                self.interned(obj, ty, ordinal)
+                let seen = self.class_seen(ty)?;
+                self.interned(obj, &seen)
             }
             Err(err) => Err(err),
         }
