@@ -176,6 +176,17 @@ def test_str_subclass_with_extra_state_is_keyed_by_that_state():
     assert connect(Name("\ud800", "x")) is not connect(Name("\udfff", "x"))
 
 
+class Settings(dict):
+    """A dict that also carries a profile its users read."""
+
+
+def test_dict_subclass_attributes_are_part_of_the_key():
+    first, second = Settings(a=1), Settings(a=1)
+    first.profile, second.profile = "dev", "prod"
+    assert connect(first) is not connect(second)
+    assert connect(first) is not connect({"a": 1})
+
+
 def test_defaultdict_factory_is_part_of_the_key():
     as_list = collections.defaultdict(list, {"a": 1})
     as_set = collections.defaultdict(set, {"a": 1})
@@ -272,6 +283,9 @@ _APP = textwrap.dedent(
         def helper():
             return 2
 
+    def transform(x):
+        return x * 2
+
     class Hashable:
         def __init__(self, key):
             self.key = key
@@ -314,8 +328,9 @@ def test_a_class_recreated_by_a_rerun_hits(name):
         lambda ns: ns["PydanticConfig"](),
         lambda ns: ns["Mode"].FAST,
         lambda ns: ns["Pair"](1, 2),
+        lambda ns: ns["transform"],
     ],
-    ids=["dataclass", "attrs", "pydantic", "enum", "namedtuple"],
+    ids=["dataclass", "attrs", "pydantic", "enum", "namedtuple", "function"],
 )
 def test_instances_of_a_class_recreated_by_a_rerun_hit(build):
     first, rerun = _run_app(), _run_app()

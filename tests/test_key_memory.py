@@ -5,10 +5,12 @@ expiring or replacing the entries frees it."""
 from __future__ import annotations
 
 import gc
+import time
 import tracemalloc
 import weakref
 
 import fastcache
+from conftest import HANG_TIMEOUT
 from fastcache import _fastcache, cache_resource
 
 MB = 1024 * 1024
@@ -82,6 +84,38 @@ def test_evicted_argument_is_collected_by_the_next_call():
     ref = _first_argument_ref(open_target)
     open_target(Target(1))  # evicts the first entry
     open_target(Target(2))  # the next interning forgets what the eviction released
+    gc.collect()
+    assert ref() is None
+
+
+def test_expired_argument_is_collected_by_the_next_call():
+    @cache_resource(ttl=0.05)
+    def open_target(target):
+        return object()
+
+    ref = _first_argument_ref(open_target)
+    deadline = time.monotonic() + HANG_TIMEOUT
+    while open_target.cache_info().currsize and time.monotonic() < deadline:
+        time.sleep(0.02)  # the reaper takes the expired entry out
+    open_target(Target(1))
+    gc.collect()
+    assert ref() is None
+
+
+def test_argument_of_a_replaced_cache_is_collected_once_its_wrapper_is_gone():
+    def define(limit):
+        @cache_resource(max_entries=limit)
+        def open_target(target):
+            return object()
+
+        return open_target
+
+    old = define(5)
+    ref = _first_argument_ref(old)
+    new = define(6)  # options changed: a new cache replaces the old one
+    del old
+    gc.collect()
+    new(Target(1))
     gc.collect()
     assert ref() is None
 
