@@ -669,3 +669,37 @@ def test_decorating_a_cached_method_looked_up_on_an_instance_works():
     fetch_a = cache_resource(Service("a").fetch)
     assert fetch_a(1).label == ("a", 1)
     assert fetch_a(1) is fetch_a(1)
+
+
+def test_lru_cache_wrappers_of_closures_over_different_values_are_distinct():
+    def make(source):
+        @functools.lru_cache
+        def read(x):
+            return Resource((source, x))
+
+        return read
+
+    assert cache_resource(make("A"))(1).label == ("A", 1)
+    assert cache_resource(make("B"))(1).label == ("B", 1)
+
+
+def test_wrapper_objects_holding_state_without_content_are_told_apart_by_what_they_wrap():
+    class Retrying:
+        def __init__(self, func):
+            self.__wrapped__ = func
+            self.lock = threading.Lock()  # no content: counted by its class
+
+        def __call__(self, *args):
+            return self.__wrapped__(*args)
+
+    assert cache_resource(Retrying(make_reader("A")))(1).label == ("A", 1)
+    assert cache_resource(Retrying(make_reader("B")))(1).label == ("B", 1)
+
+
+def test_a_staticmethod_object_is_its_function():
+    def double(x):
+        return Resource(x * 2)
+
+    cached = cache_resource(staticmethod(double))
+    assert cached(2).label == 4
+    assert cached(2) is cached(2)

@@ -9,7 +9,8 @@ none (an open connection) counts by its class, so a rerun that captures a fresh 
 finds the cache. A ``functools.partial`` is its function's identity plus its arguments; a
 bound method, a built-in bound method or a callable instance is its function (or class)
 plus the instance's content — and a decoration-time ``TypeError`` when the instance has no
-content to compare.
+content to compare. A wrapper object (``__wrapped__``: ``functools.lru_cache``, a decorator
+class) is the function it wraps plus its own state, counted like a closure's.
 
 What a rerun cannot change (source, code) is remembered per code object; what it can (the
 captured values, the defaults) is encoded natively on every decoration.
@@ -103,7 +104,11 @@ def _content(value: Any, func: Any, what: str) -> str:
         ) from None
 
 
-def function_identity(func: Any) -> str:
+# Wrappers of wrappers followed at most this deep (a `__wrapped__` chain could loop).
+_MAX_WRAPPER_DEPTH = 100
+
+
+def function_identity(func: Any, _depth: int = 0) -> str:
     """The identity of any callable ``cache_resource`` accepts (see the module comment)."""
     if type(func) is types.FunctionType:
         return _function_identity(func)
@@ -123,7 +128,20 @@ def function_identity(func: Any) -> str:
         return f"builtin\x00{func.__module__}\x00{qualname}\x00{owner_identity}"
     if isinstance(func, type):
         return f"class\x00{_fastcache.identity_bytes(func).hex()}"
-    # A callable instance: its class (whose fingerprint covers `__call__`) and its content.
+    if isinstance(func, (staticmethod, classmethod)):
+        return f"{type(func).__name__}\x00{function_identity(func.__func__)}"
     cls = type(func)
+    wrapped = getattr(func, "__wrapped__", None)
+    if wrapped is not None and wrapped is not func and _depth < _MAX_WRAPPER_DEPTH:
+        # A wrapper object (functools.lru_cache, a decorator class): the function it wraps,
+        # and its own state — by content where it has content, by class where not, as a
+        # closure's captured values are.
+        try:
+            state = _fastcache.content_bytes(func).hex()
+        except TypeError:
+            state = _fastcache.identity_bytes(getattr(func, "__dict__", None)).hex()
+        inner = function_identity(wrapped, _depth + 1)
+        return f"wrapper\x00{_fastcache.identity_bytes(cls).hex()}\x00{inner}\x00{state}"
+    # A callable instance: its class (whose fingerprint covers `__call__`) and its content.
     content = _content(func, func, "the instance")
     return f"instance\x00{_fastcache.identity_bytes(cls).hex()}\x00{content}"
