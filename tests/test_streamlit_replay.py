@@ -230,3 +230,33 @@ def test_a_session_waiting_for_anothers_computation_shows_the_spinner_then_repla
     assert app_messages.spinner_texts() == ["Running `shared_slow()`."] * 2
     for app in (first, second):
         assert [t.value for t in app.text] == ["written while computing", "value 1"]
+
+
+def test_a_session_waiting_for_anothers_computation_can_still_be_stopped(
+    app_messages, app_state, in_thread, monkeypatch
+):
+    import streamlit.testing.v1.app_test as app_test_module
+    from streamlit.testing.v1.local_script_runner import LocalScriptRunner
+
+    runners = []
+
+    class RecordedRunner(LocalScriptRunner):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            runners.append(self)
+
+    monkeypatch.setattr(app_test_module, "LocalScriptRunner", RecordedRunner)
+    app_state.computing, app_state.proceed = threading.Event(), threading.Event()
+    first, second = AppTest.from_string(WAITING_APP), AppTest.from_string(WAITING_APP)
+    computing = in_thread(first.run, timeout=20)
+    assert app_state.computing.wait(10)
+    waiting = in_thread(second.run, timeout=20)
+    app_messages.wait_for_spinners(2)  # the second run is waiting
+    runners[1].request_stop()  # the Stop button
+    waiting.get()  # its run ends although the computation it waited for goes on
+    assert [t.value for t in second.text] == []
+    assert not app_state.proceed.is_set()
+    app_state.proceed.set()
+    computing.get()
+    assert [t.value for t in first.text] == ["written while computing", "value 1"]
+    assert app_state.runs["shared_slow"] == 1

@@ -174,20 +174,28 @@ def _session_id() -> str:
 
 class _Miss:
     """One miss inside a script run: Streamlit's spinner (not for a cached function called
-    by another, as Streamlit), and the recording of the elements the function writes."""
+    by another, as Streamlit), the recording of the elements the function writes, and,
+    while it waits for another caller's computation, the run's stop and rerun requests."""
 
-    __slots__ = ("_background", "_func", "_spinner")
+    __slots__ = ("_background", "_func", "_spinner", "_yield_check")
 
     def __init__(
         self, func: Callable[..., Any], text: str | None, show_time: bool, background: bool
     ) -> None:
         from streamlit.delta_generator_singletons import get_dg_singleton_instance
-        from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
+        from streamlit.runtime.scriptrunner_utils.script_run_context import (
+            get_run_yield_check,
+            in_cached_function,
+        )
 
         self._func = func
         self._background = background
         self._spinner: Any = None
-        if text is not None and not in_cached_function.get():
+        nested = in_cached_function.get()
+        # Stopping inside a cached function would discard its outer computation: only an
+        # outermost call lets a stop or rerun end its wait (as Streamlit's waits do).
+        self._yield_check = None if nested else get_run_yield_check()
+        if text is not None and not nested:
             spinner = get_dg_singleton_instance().main_dg.spinner(
                 text, _cache=True, show_time=show_time
             )
@@ -223,6 +231,12 @@ class _Miss:
             return None
         # The value stays out of the record: the cache entry holds it, once.
         return CachedResult(None, messages, st._main._id, st.sidebar._id)
+
+    def waiting(self) -> None:
+        """Between two slices of a wait for another caller's computation: raises the
+        script run's stop or rerun request, if there is one."""
+        if self._yield_check is not None:
+            self._yield_check()
 
     def close(self) -> None:
         spinner, self._spinner = self._spinner, None

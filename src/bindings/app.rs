@@ -13,6 +13,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{intern, Py};
 
+use crate::bindings::cache::MissScope;
+
 /// Whether the app has imported Streamlit (a look in `sys.modules`; nothing is imported).
 pub fn streamlit_imported(py: Python<'_>) -> bool {
     static MODULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
@@ -44,8 +46,8 @@ fn hook<'py>(
 pub type Recorded = (Py<PyAny>, Option<Py<PyAny>>);
 
 /// One miss seen from the app: inside a script run, the object that shows the spinner and
-/// records the elements the computation writes (`compute`, `close`); `None` elsewhere.
-/// Dropping it closes it (the spinner goes), whatever the miss's outcome.
+/// records the elements the computation writes (`compute`, `waiting`, `close`); `None`
+/// elsewhere.
 pub struct AppMiss(Option<Py<PyAny>>);
 
 impl AppMiss {
@@ -94,6 +96,29 @@ impl AppMiss {
     }
 }
 
+impl MissScope for AppMiss {
+    /// A script run waiting for another session's computation can still be stopped or
+    /// rerun, as it can while Streamlit waits for its own (the request is raised here).
+    fn waiting(&self, py: Python<'_>) -> PyResult<()> {
+        match &self.0 {
+            Some(scope) => scope
+                .bind(py)
+                .call_method0(intern!(py, "waiting"))
+                .map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn close(mut self, py: Python<'_>) -> PyResult<()> {
+        match self.0.take() {
+            Some(scope) => scope.bind(py).call_method0(intern!(py, "close")).map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Closed by `close` at the end of a miss; dropping one still open (a panic unwinding)
+/// closes it too, reporting an error as unraisable.
 impl Drop for AppMiss {
     fn drop(&mut self) {
         if let Some(scope) = self.0.take() {

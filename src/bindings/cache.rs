@@ -480,9 +480,10 @@ impl ResourceCache {
     ///
     /// `begin_miss` runs once, at the first lookup that is not a hit (before waiting for
     /// another caller or computing): the scope it returns (inside a Streamlit app, the
-    /// spinner and the element recorder) is handed to `compute` and dropped when the miss
-    /// is over, whatever its outcome. A hit never calls it.
-    pub fn get_or_compute<S>(
+    /// spinner and the element recorder) is handed to `compute` and closed when the miss
+    /// is over, whatever its outcome; while waiting, its `waiting` runs between slices. A
+    /// hit never calls it.
+    pub fn get_or_compute<S: MissScope>(
         &self,
         py: Python<'_>,
         key: &impl KeyLike,
@@ -490,8 +491,30 @@ impl ResourceCache {
         compute: impl FnOnce(&S) -> PyResult<Served>,
         on_stale: impl FnOnce(RefreshTicket),
     ) -> Result<Served, CacheError> {
-        // Only a miss pays for this: a hit returns before anything is built.
         let mut scope: Option<S> = None;
+        let outcome = self.serve(py, key, &mut scope, begin_miss, compute, on_stale);
+        // A hit built no scope. A miss closes its own whatever the outcome; an error from
+        // closing (a stop requested meanwhile, which Streamlit raises as its spinner goes)
+        // reaches the caller when the miss itself succeeded, as with Streamlit's spinner.
+        let Some(scope) = scope else {
+            return outcome;
+        };
+        match (outcome, scope.close(py)) {
+            (Ok(_), Err(err)) => Err(err.into()),
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// [`Self::get_or_compute`] up to closing the miss scope, which it leaves in `scope`.
+    fn serve<S: MissScope>(
+        &self,
+        py: Python<'_>,
+        key: &impl KeyLike,
+        scope: &mut Option<S>,
+        begin_miss: impl Fn() -> PyResult<S>,
+        compute: impl FnOnce(&S) -> PyResult<Served>,
+        on_stale: impl FnOnce(RefreshTicket),
+    ) -> Result<Served, CacheError> {
         let enter = |scope: &mut Option<S>| -> PyResult<()> {
             if scope.is_none() {
                 *scope = Some(begin_miss()?);
@@ -511,11 +534,12 @@ impl ResourceCache {
                     return Ok(Served { value, replay });
                 }
                 Claim::Wait(waiting) => {
-                    if let Err(err) = enter(&mut scope) {
+                    if let Err(err) = enter(scope) {
                         drop(waiting);
                         return Err(err.into());
                     }
-                    let outcome = wait_for_flight(py, waiting.flight());
+                    let in_scope = scope.as_ref().expect("entered just above");
+                    let outcome = wait_for_flight(py, waiting.flight(), || in_scope.waiting(py));
                     drop(waiting);
                     if let Some(served) = outcome? {
                         count(&self.hits);
@@ -529,7 +553,7 @@ impl ResourceCache {
                         slot: Some(slot),
                     };
                     // An error drops `owner`: the flight fails, waiters retry.
-                    enter(&mut scope)?;
+                    enter(scope)?;
                     let in_scope = scope.as_ref().expect("entered just above");
                     let served = compute(in_scope)?;
                     // Its elements were written live: nothing to replay for this caller.
@@ -1245,14 +1269,25 @@ pub fn forget_waits_after_fork(py: Python<'_>) {
     drop(waits);
 }
 
+/// What a caller's miss scope (see [`ResourceCache::get_or_compute`]) does between two
+/// slices of a wait for another caller's computation; an error ends the wait.
+pub trait MissScope {
+    fn waiting(&self, py: Python<'_>) -> PyResult<()>;
+    /// Ends the scope (the spinner goes), once the miss is over.
+    fn close(self, py: Python<'_>) -> PyResult<()>;
+}
+
 /// Waits, detached, until `flight` is over; checks for signals between slices so Ctrl-C
-/// reaches a waiting main thread. `None` when the computation failed.
+/// reaches a waiting main thread, and runs `between_slices`. `None` when the computation
+/// failed.
 pub fn wait_for_flight(
     py: Python<'_>,
     flight: &Flight<Served>,
+    between_slices: impl Fn() -> PyResult<()>,
 ) -> Result<Option<Served>, CacheError> {
     while !py.detach(|| flight.wait_for(WAIT_SLICE)) {
         py.check_signals()?;
+        between_slices()?;
     }
     Ok(flight_value(py, flight))
 }
