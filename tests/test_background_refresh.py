@@ -390,44 +390,6 @@ def test_refresh_workers_do_not_keep_the_interpreter_alive():
     assert proc.stderr == ""
 
 
-def test_exit_lets_a_nearly_finished_refresh_complete_outside_python(tmp_path):
-    # A refresh still running Python when the interpreter exits must not meet the
-    # interpreter's finalization: exit waits briefly (detached) for running refreshes, so
-    # this one finishes its work and the process exits cleanly.
-    marker = tmp_path / "refresh-finished"
-    code = textwrap.dedent(
-        f"""
-        import threading, time
-        import fastcache
-
-        started = threading.Event()
-        runs = []
-
-        @fastcache.cache_resource(ttl=0.2, refresh_mode="background")
-        def load(key):
-            runs.append(key)
-            if len(runs) > 1:
-                started.set()
-                deadline = time.monotonic() + 0.3
-                while time.monotonic() < deadline:  # Python work, holding the GIL in turns
-                    sum(range(1000))
-                open({str(marker)!r}, "w").close()
-            return object()
-
-        load(1)
-        time.sleep(0.25)
-        load(1)
-        assert started.wait(5), "no background refresh started"
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=20
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    assert marker.exists(), "exit did not wait for the running refresh"
-
-
 # --- one computation per key, same-object refreshes, the caller's event loop ------------
 
 

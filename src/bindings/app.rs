@@ -14,6 +14,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{intern, Py};
 
 use crate::bindings::cache::MissScope;
+use crate::bindings::exit_safe;
 
 /// Whether the app has imported Streamlit (a look in `sys.modules`; nothing is imported).
 pub fn streamlit_imported(py: Python<'_>) -> bool {
@@ -63,12 +64,8 @@ impl AppMiss {
             return Ok(AppMiss(None));
         }
         static BEGIN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let scope = hook(py, &BEGIN, "_begin_miss")?.call1((
-            func,
-            spinner,
-            show_time,
-            background_refresh,
-        ))?;
+        let args = (func, spinner, show_time, background_refresh).into_pyobject(py)?;
+        let scope = exit_safe::call(hook(py, &BEGIN, "_begin_miss")?, &args, None)?;
         Ok(AppMiss((!scope.is_none()).then(|| scope.unbind())))
     }
 
@@ -89,9 +86,9 @@ impl AppMiss {
         let Some(scope) = &self.0 else {
             return Ok(None);
         };
-        let outcome = scope
-            .bind(py)
-            .call_method1(intern!(py, "compute"), (func, args, kwargs))?;
+        // The user's function runs in there.
+        let call = (func, args, kwargs).into_pyobject(py)?;
+        let outcome = exit_safe::call_method(scope.bind(py), intern!(py, "compute"), &call)?;
         Ok(Some(outcome.extract()?))
     }
 }
@@ -101,17 +98,20 @@ impl MissScope for AppMiss {
     /// rerun, as it can while Streamlit waits for its own (the request is raised here).
     fn waiting(&self, py: Python<'_>) -> PyResult<()> {
         match &self.0 {
-            Some(scope) => scope
-                .bind(py)
-                .call_method0(intern!(py, "waiting"))
-                .map(drop),
+            Some(scope) => {
+                exit_safe::call_method(scope.bind(py), intern!(py, "waiting"), &PyTuple::empty(py))
+                    .map(drop)
+            }
             None => Ok(()),
         }
     }
 
     fn close(mut self, py: Python<'_>) -> PyResult<()> {
         match self.0.take() {
-            Some(scope) => scope.bind(py).call_method0(intern!(py, "close")).map(drop),
+            Some(scope) => {
+                exit_safe::call_method(scope.bind(py), intern!(py, "close"), &PyTuple::empty(py))
+                    .map(drop)
+            }
             None => Ok(()),
         }
     }
@@ -123,7 +123,12 @@ impl Drop for AppMiss {
     fn drop(&mut self) {
         if let Some(scope) = self.0.take() {
             Python::attach(|py| {
-                if let Err(err) = scope.bind(py).call_method0(intern!(py, "close")) {
+                let closed = exit_safe::call_method(
+                    scope.bind(py),
+                    intern!(py, "close"),
+                    &PyTuple::empty(py),
+                );
+                if let Err(err) = closed {
                     err.write_unraisable(py, None);
                 }
                 drop(scope);
@@ -135,7 +140,8 @@ impl Drop for AppMiss {
 /// Replays, into the current script run, the elements a hit's computation wrote.
 pub fn replay(py: Python<'_>, record: &Py<PyAny>, func: &Py<PyAny>) -> PyResult<()> {
     static REPLAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    hook(py, &REPLAY, "_replay")?.call1((record, func))?;
+    let args = (record, func).into_pyobject(py)?;
+    exit_safe::call(hook(py, &REPLAY, "_replay")?, &args, None)?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 
 use crate::bindings::errors::CacheError;
+use crate::bindings::exit_safe;
 use crate::bindings::logging::{
     debug_enabled, log_exception, log_hit, log_inherited_drop, log_miss, log_release,
     removal_reason,
@@ -44,7 +45,7 @@ pub fn lock_attached<'a, T: Send>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexG
         if let Some(guard) = mutex.try_lock() {
             return guard;
         }
-        py.detach(std::thread::yield_now);
+        crate::bindings::exit_safe::detach(py, std::thread::yield_now);
     }
 }
 
@@ -630,7 +631,7 @@ impl ResourceCache {
         }
         let verdict = {
             let _mark = ValidatingMark::enter(self.id(), key);
-            validate.bind(py).call1((value.bind(py),))?.is_truthy()?
+            exit_safe::call1(validate.bind(py), value.bind(py))?.is_truthy()?
         };
         if verdict {
             return Ok(Some(value));
@@ -954,17 +955,17 @@ impl ResourceCache {
                 if debug_enabled() {
                     log_inherited_drop(py, &self.name, cause);
                 }
-                drop(value);
+                exit_safe::drop_ref(py, value);
                 continue;
             }
             if debug_enabled() {
                 log_release(py, &self.name, cause);
             }
             if let Some(on_release) = &callbacks.on_release {
-                if let Err(err) = on_release.bind(py).call1((value.bind(py),)) {
+                if let Err(err) = exit_safe::call1(on_release.bind(py), value.bind(py)) {
                     if interrupt.is_none() && !err.is_instance_of::<PyException>(py) {
                         interrupt = Some(err);
-                        drop(value);
+                        exit_safe::drop_ref(py, value);
                         continue;
                     }
                     let reason = removal_reason(cause);
@@ -982,7 +983,7 @@ impl ResourceCache {
                     );
                 }
             }
-            drop(value);
+            exit_safe::drop_ref(py, value);
         }
         interrupt.map_or(Ok(()), Err)
     }
@@ -1285,7 +1286,7 @@ pub fn wait_for_flight(
     flight: &Flight<Served>,
     between_slices: impl Fn() -> PyResult<()>,
 ) -> Result<Option<Served>, CacheError> {
-    while !py.detach(|| flight.wait_for(WAIT_SLICE)) {
+    while !exit_safe::detach(py, || flight.wait_for(WAIT_SLICE)) {
         py.check_signals()?;
         between_slices()?;
     }

@@ -20,17 +20,18 @@ pub fn after_fork_in_child(py: Python<'_>) {
     crate::bindings::reaper::reset_after_fork();
 }
 
-/// How long exit waits for background refreshes still running. A refresh that ends
-/// meanwhile is out of Python before the interpreter goes; one that takes longer (blocked
-/// on I/O, say) does not hold the exit up — like a daemon thread, it is ended with the
-/// process.
-const REFRESH_GRACE: Duration = Duration::from_secs(1);
-
-/// At interpreter exit: stop the refresh workers and the reaper.
+/// At interpreter exit (an `atexit` hook, so before finalization): fastcache's threads no
+/// longer attach, queued refreshes are dropped, the reaper is told to stop. Nothing is
+/// waited for beyond a worker caught between its check and attaching: like a daemon
+/// thread, a refresh or release still running ends with the process (parked by
+/// `exit_safe` when it next asks for the interpreter), so the process exits as promptly
+/// as it would without fastcache.
 #[pyfunction]
 pub fn shutdown(py: Python<'_>) {
-    crate::engine::process::set_exiting();
-    let unstarted = py.detach(|| crate::engine::workers::refresh_pool().stop(REFRESH_GRACE));
+    crate::bindings::exit_safe::exit_begun(py);
+    let unstarted = crate::bindings::exit_safe::detach(py, || {
+        crate::engine::workers::refresh_pool().stop(Duration::ZERO)
+    });
     drop(unstarted); // attached again: the jobs' Python references go here
     crate::bindings::reaper::shut_down(py);
 }

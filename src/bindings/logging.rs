@@ -127,14 +127,17 @@ fn emit(
     exception: Option<&PyErr>,
 ) {
     let outcome = emitter(py).and_then(|emit| {
-        emit.call1((
+        let args = (
             level,
             message,
             event,
             function,
             reason,
             exception.map(|e| e.value(py)),
-        ))
+        )
+            .into_pyobject(py)?;
+        // Handlers write files and sockets: behind the exit barrier.
+        crate::bindings::exit_safe::call(emit, &args, None)
     });
     if let Err(err) = outcome {
         // `emit` hands every `Exception` from a handler to `Handler.handleError`; what

@@ -13,12 +13,14 @@
 //! - `lifecycle`: fork and interpreter exit;
 //! - `options`: the `ttl` argument and the global clear;
 //! - `logging`: the bridge to Python's `logging`;
-//! - `errors`: the error enum and fastcache's exception classes.
+//! - `errors`: the error enum and fastcache's exception classes;
+//! - `exit_safe`: calls into Python that a thread ended at interpreter exit survives.
 
 pub mod app;
 pub mod cache;
 pub mod encode;
 pub mod errors;
+pub mod exit_safe;
 pub mod identity;
 pub mod lifecycle;
 pub mod logging;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+use crate::bindings::exit_safe;
 use crate::bindings::registry::expiring_caches;
 use crate::engine::expiry_hint::ExpiryHint;
 use crate::engine::fork_fresh::ForkFresh;
@@ -101,6 +102,7 @@ pub fn ensure_started() {
     drop(state);
     let spawned = thread::Builder::new()
         .name("fastcache-reaper".into())
+        .stack_size(crate::engine::stack::own_thread_stack_size())
         .spawn(move || run(shared));
     if spawned.is_err() {
         shared.lock().running = false;
@@ -128,7 +130,7 @@ fn run(shared: &'static Shared) {
                 break;
             }
         }
-        let pass = Python::try_attach(|py| {
+        let pass = exit_safe::attach_worker(|py| {
             let stopping = || shared.lock().stopping;
             let now = Instant::now();
             // Marks lowered from here on (by writes, or by on_release calling cached
@@ -143,7 +145,7 @@ fn run(shared: &'static Shared) {
                     }
                     // Many entries expiring at once: let threads waiting for the
                     // interpreter in before the next batch.
-                    py.detach(|| {});
+                    exit_safe::detach(py, || {});
                 }
                 EARLIEST.note(cache.next_expiry());
             }
@@ -159,25 +161,17 @@ fn run(shared: &'static Shared) {
     shared.wake.notify_all();
 }
 
-/// How long exit waits for the reaper to leave the `on_release` it may be running. It
-/// stops between two releases, so this is the length of one release; an `on_release`
-/// blocked longer (on I/O, say) does not hold the exit up.
-const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// At interpreter exit: stop the reaper and wait (detached) until it is out of any Python
-/// call — at most the one `on_release` it may be running — so finalization never meets it
-/// half-way through a release.
+/// At interpreter exit: tells the reaper to stop (it does between two releases) and
+/// returns at once. Exit does not wait for it: a release still running when finalization
+/// begins ends with the process, its thread parked by `exit_safe` as soon as it asks for
+/// the interpreter again, as a daemon thread's would be.
 pub fn shut_down(py: Python<'_>) {
     SHUT_DOWN.store(true, Ordering::Relaxed);
     let shared = shared();
-    py.detach(|| {
-        let mut state = shared.lock();
-        state.stopping = true;
+    // The lock is the reaper's, held only briefly and detached: wait for it detached too.
+    exit_safe::detach(py, || {
+        shared.lock().stopping = true;
         shared.wake.notify_all();
-        let give_up = Instant::now() + EXIT_GRACE;
-        while state.running && Instant::now() < give_up {
-            state = shared.sleep_until(state, give_up);
-        }
     });
 }
 

@@ -22,6 +22,7 @@ use crate::bindings::cache::{
     ResourceCache, Served, WaitRegistration,
 };
 use crate::bindings::encode::{interner, Encoder, HashFuncs};
+use crate::bindings::exit_safe;
 use crate::bindings::registry::cache_for;
 use crate::bindings::signature::ArgPlan;
 use crate::engine::flight::Flight;
@@ -170,7 +171,9 @@ impl CachedFunction {
         };
         let value = &stored.value;
         if value.bind(py).is_instance(coroutine_type(py)?)? {
-            value.bind(py).call_method0(intern!(py, "close"))?;
+            // The coroutine's `finally` blocks run here.
+            let no_args = PyTuple::empty(py);
+            exit_safe::call_method(value.bind(py), intern!(py, "close"), &no_args)?;
             return Err(PyTypeError::new_err(format!(
                 "'{}' is a synchronous function but returned a coroutine; the coroutine was \
                  closed and nothing was cached. Declare it with `async def` so fastcache \
@@ -206,11 +209,10 @@ impl CachedFunction {
         let job = Box::new(move || {
             // Refused (the interpreter is exiting): the captured references are dropped
             // into PyO3's deferred pool, which never runs Python.
-            let _ = Python::try_attach(move |py| {
+            let _ = exit_safe::attach_worker(move |py| {
                 if let Some(run) = cache.begin_refresh(py, ticket, None) {
-                    let outcome = func
-                        .bind(py)
-                        .call(all_args.bind(py), kwargs.as_ref().map(|k| k.bind(py)))
+                    let kwargs_bound = kwargs.as_ref().map(|k| k.bind(py));
+                    let outcome = exit_safe::call(func.bind(py), all_args.bind(py), kwargs_bound)
                         .map(Bound::unbind);
                     cache.finish_refresh(py, run, outcome);
                 }
@@ -232,8 +234,8 @@ impl CachedFunction {
     ) -> PyResult<Py<PyAny>> {
         let func = self.func.bind(py);
         let result = match bound_to {
-            None => func.call(args, kwargs)?,
-            Some(_) => func.call(full_args(py, bound_to, args)?, kwargs)?,
+            None => exit_safe::call(func, args, kwargs)?,
+            Some(_) => exit_safe::call(func, &full_args(py, bound_to, args)?, kwargs)?,
         };
         Ok(result.unbind())
     }
@@ -803,7 +805,7 @@ impl FlightWaiter {
     fn add_done_callback(&self, callback: Py<PyAny>) {
         let listener: crate::engine::flight::Listener = Box::new(move || {
             Python::attach(move |py| {
-                if let Err(err) = callback.bind(py).call0() {
+                if let Err(err) = exit_safe::call0(callback.bind(py)) {
                     err.write_unraisable(py, None);
                 }
                 drop(callback);

@@ -10,15 +10,20 @@
 //! - `workers`: the bounded pool that runs background refreshes;
 //! - `fork_fresh`: process-wide state that a forked child starts afresh;
 //! - `process`: which process created a value (fork), and whether the interpreter exits;
-//! - `human`: durations as people read them ("59m 58s"), for logs, reprs and messages.
+//! - `human`: durations as people read them ("59m 58s"), for logs, reprs and messages;
+//! - `stack`: the stack fastcache's own threads get;
+//! - `exit_barrier`: parks a thread that foreign code ends with `pthread_exit` before the
+//!   unwind reaches Rust frames.
 
 pub mod buffer_hash;
+pub mod exit_barrier;
 pub mod expiry_hint;
 pub mod flight;
 pub mod fork_fresh;
 pub mod human;
 pub mod key;
 pub mod process;
+pub mod stack;
 pub mod store;
 pub mod ttl;
 pub mod waits;

@@ -30,13 +30,15 @@ pub fn created_here(value_generation: Generation) -> bool {
     value_generation == generation()
 }
 
-/// The interpreter has begun to exit: values still cached are dropped without release.
+/// The interpreter has begun to exit: values still cached are dropped without release,
+/// and fastcache's own threads no longer attach. Sequentially consistent, as the exit
+/// hook pairs it with a count of threads about to attach (`bindings::exit_safe`).
 pub fn set_exiting() {
-    EXITING.store(true, Ordering::Relaxed);
+    EXITING.store(true, Ordering::SeqCst);
 }
 
 pub fn exiting() -> bool {
-    EXITING.load(Ordering::Relaxed)
+    EXITING.load(Ordering::SeqCst)
 }
 
 #[cfg(test)]

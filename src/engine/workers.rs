@@ -1,7 +1,8 @@
 //! A small bounded pool of daemon-like worker threads for background refreshes.
 //!
 //! "Busy" means every worker is running a job: a new job is then refused (the caller
-//! skips the refresh), never queued behind the others. Workers are plain Rust threads:
+//! skips the refresh), never queued behind the others. Workers are plain Rust threads with
+//! the main thread's stack size (a refresh runs the user's function; see `stack`):
 //! they hold no Python state while idle, never keep the interpreter alive, and stop when
 //! told to at interpreter exit. Pure Rust; jobs attach to the interpreter themselves.
 //! std's lock and condvar, not parking_lot's: parking_lot keeps parked threads in a
@@ -75,6 +76,7 @@ impl Pool {
         drop(state);
         let spawned = thread::Builder::new()
             .name("fastcache-refresh".into())
+            .stack_size(crate::engine::stack::own_thread_stack_size())
             .spawn(move || self.work_loop());
         if spawned.is_err() {
             let mut state = self.lock();

@@ -22,6 +22,7 @@ use super::classes::{
 };
 use super::{type_fqn, Encoder};
 use crate::bindings::errors::CacheError;
+use crate::bindings::exit_safe;
 use crate::engine::buffer_hash::{digest, StridedView, DETACH_LIMIT, INLINE_LIMIT};
 use crate::engine::key::Tag;
 
@@ -136,7 +137,7 @@ impl Encoder<'_> {
                 unsafe { std::slice::from_raw_parts(data.ptr, data.len) }
             };
             if len >= DETACH_LIMIT {
-                let d = py.detach(move || digest(read()));
+                let d = exit_safe::detach(py, move || digest(read()));
                 self.writer.tagged_digest(tag, len, &d);
             } else {
                 self.writer.tagged_bytes(tag, read());
@@ -157,7 +158,7 @@ impl Encoder<'_> {
         if len < INLINE_LIMIT {
             self.writer.tagged_bytes(tag, &view.to_vec());
         } else if len >= DETACH_LIMIT {
-            let d = py.detach(move || view.digest());
+            let d = exit_safe::detach(py, move || view.digest());
             self.writer.tagged_digest(tag, len, &d);
         } else {
             let d = view.digest();
@@ -330,7 +331,8 @@ impl Encoder<'_> {
             // A numpy dtype: `to_numpy` is a view of the column, no copy.
             let kwargs = PyDict::new(py);
             kwargs.set_item(intern!(py, "copy"), false)?;
-            let values = obj.call_method(intern!(py, "to_numpy"), (), Some(&kwargs))?;
+            let to_numpy = obj.getattr(intern!(py, "to_numpy"))?;
+            let values = exit_safe::call(&to_numpy, &PyTuple::empty(py), Some(&kwargs))?;
             return self.ndarray(&values);
         }
         let array = obj.getattr(intern!(py, "array"))?;
@@ -381,7 +383,8 @@ impl Encoder<'_> {
         // Anything else: every item by value.
         let kwargs = PyDict::new(py);
         kwargs.set_item(intern!(py, "dtype"), py.get_type::<PyAny>())?;
-        let items = array.call_method(intern!(py, "to_numpy"), (), Some(&kwargs))?;
+        let to_numpy = array.getattr(intern!(py, "to_numpy"))?;
+        let items = exit_safe::call(&to_numpy, &PyTuple::empty(py), Some(&kwargs))?;
         self.ndarray(&items)
     }
 
@@ -427,7 +430,10 @@ impl Encoder<'_> {
         };
         let kwargs = PyDict::new(py);
         kwargs.set_item(intern!(py, "compression"), intern!(py, "uncompressed"))?;
-        let sink = frame.call_method(intern!(py, "write_ipc"), (py.None(),), Some(&kwargs))?;
+        // polars writes with the interpreter released.
+        let write_ipc = frame.getattr(intern!(py, "write_ipc"))?;
+        let none = PyTuple::new(py, [py.None()])?;
+        let sink = exit_safe::call(&write_ipc, &none, Some(&kwargs))?;
         let view = sink.call_method0(intern!(py, "getbuffer"))?;
         let result = self.buffer_data(&view, Tag::Data);
         // Release the export so the BytesIO may be freed or resized.

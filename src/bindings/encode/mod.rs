@@ -22,6 +22,7 @@ pub(crate) mod interner;
 mod objects;
 
 use crate::bindings::errors::{CacheError, UserHashError, UserHashFailure};
+use crate::bindings::exit_safe;
 use crate::engine::buffer_hash::{digest, DETACH_LIMIT};
 use crate::engine::key::{EncodedKey, KeyWriter, Pins, Tag};
 
@@ -291,7 +292,7 @@ impl<'a> Encoder<'a> {
             // Sound without a buffer export: the caller holds a reference to an immutable
             // `bytes`/`str`, so the memory can neither be freed nor change while detached,
             // and the closure runs no Python.
-            let d = py.detach(|| digest(bytes));
+            let d = exit_safe::detach(py, || digest(bytes));
             self.writer.tagged_digest(tag, bytes.len(), &d);
         } else {
             self.writer.tagged_bytes(tag, bytes);
@@ -435,7 +436,7 @@ impl<'a> Encoder<'a> {
         obj: &Bound<'_, PyAny>,
         hash_func: &Bound<'_, PyAny>,
     ) -> Result<(), CacheError> {
-        let output = hash_func.call1((obj,)).map_err(|cause| {
+        let output = exit_safe::call1(hash_func, obj).map_err(|cause| {
             // A hash function that calls the cached function again raises from the inner
             // call: pass that error on instead of wrapping it once per level.
             // Ctrl-C and `SystemExit` are not the hash function's bug: they go on as they are.

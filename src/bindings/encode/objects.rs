@@ -28,6 +28,7 @@ use super::classes::{
 use super::instances::ClassKind;
 use super::{is_builtin_subclass, type_fqn, Encoder, Mode};
 use crate::bindings::errors::CacheError;
+use crate::bindings::exit_safe;
 use crate::bindings::wrapper::{BoundCachedMethod, CachedFunction};
 use crate::engine::key::Tag;
 
@@ -498,7 +499,7 @@ impl Encoder<'_> {
         static GETMTIME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let py = obj.py();
         let name = obj.getattr(intern!(py, "name"))?;
-        let mtime = stdlib(&GETMTIME, py, "os.path", "getmtime")?.call1((&name,))?;
+        let mtime = exit_safe::call1(&stdlib(&GETMTIME, py, "os.path", "getmtime")?, &name)?;
         self.writer.tagged_bytes(Tag::File, type_fqn(ty).as_bytes());
         self.value(&name)?;
         self.value(&mtime)?;
@@ -516,7 +517,9 @@ impl Encoder<'_> {
     /// is what does it. The iterators of list and dict items are materialised.
     fn reduce(&mut self, obj: &Bound<'_, PyAny>, ty: &Bound<'_, PyType>) -> Result<(), CacheError> {
         let py = obj.py();
-        let reduced = match obj.call_method1(intern!(py, "__reduce_ex__"), (4,)) {
+        let protocol = PyTuple::new(py, [4])?;
+        let reduce_ex = obj.getattr(intern!(py, "__reduce_ex__"))?;
+        let reduced = match exit_safe::call(&reduce_ex, &protocol, None) {
             Ok(r) => r,
             // Pickling refused ("cannot pickle 'X' object", ctypes' "objects containing
             // pointers cannot be pickled", `pickle.PicklingError`): not hashable either.
