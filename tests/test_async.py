@@ -52,7 +52,15 @@ def test_cached_async_function_is_a_coroutine_function():
     def load_sync(key):
         return key
 
+    class Client:
+        @cache_resource
+        async def connect(self, url):
+            return url
+
     assert inspect.iscoroutinefunction(load)
+    assert asyncio.iscoroutinefunction(load)
+    assert inspect.iscoroutinefunction(Client.connect)
+    assert inspect.iscoroutinefunction(Client().connect)
     assert not inspect.iscoroutinefunction(load_sync)
 
 

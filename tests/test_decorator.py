@@ -360,6 +360,42 @@ def test_staticmethod_stacked_over_the_decorator():
     assert calls == [1, 1]
 
 
+def test_decorator_stacked_over_staticmethod():
+    calls = []
+
+    class Tools:
+        @cache_resource
+        @staticmethod
+        def tool(n):
+            calls.append(n)
+            return object()
+
+    assert Tools().tool(1) is Tools.tool(1)
+    assert Tools().tool(2) is not Tools.tool(1)
+    assert calls == [1, 2]
+    Tools.tool.clear()
+    Tools().tool(1)
+    assert calls == [1, 2, 1]
+
+
+def test_decorator_stacked_over_classmethod():
+    calls = []
+
+    class Factory:
+        @cache_resource
+        @classmethod
+        def build(cls, n):
+            calls.append((cls.__name__, n))
+            return object()
+
+    class SubFactory(Factory):
+        pass
+
+    assert Factory.build(1) is Factory().build(1)
+    assert SubFactory.build(1) is not Factory.build(1)  # cls is part of the key
+    assert calls == [("Factory", 1), ("SubFactory", 1)]
+
+
 # --- clear -----------------------------------------------------------------------------
 
 
@@ -596,6 +632,16 @@ def test_background_refresh_with_non_positive_ttl_is_rejected_with_streamlits_te
         ),
     ):
         cache_resource(refresh_mode="background", ttl=ttl)
+
+
+def test_generator_function_is_rejected_at_decoration():
+    def rows(x):
+        yield x
+
+    with pytest.raises(TypeError, match="rows is a generator function"):
+        cache_resource(rows)
+    with pytest.raises(TypeError, match="generator function"):
+        cache_resource(ttl=60)(rows)
 
 
 def test_async_generator_function_is_rejected_at_decoration():

@@ -56,6 +56,10 @@ class CacheResourceDecorator(Protocol):
 
 
 def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P, R]:
+    # Over `@staticmethod` or `@classmethod`: cache the function inside and keep the method
+    # kind outside, so `A().s(1)`, `A.s(1)` and `A.build(1)` bind as the class wrote them.
+    if isinstance(func, (staticmethod, classmethod)):
+        return type(func)(_wrap(func.__func__, options))  # type: ignore[return-value]
     if not callable(func):
         raise TypeError(
             f"fastcache.cache_resource decorates a function; got {func!r}. Use it as "
@@ -72,6 +76,12 @@ def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P
         raise TypeError(
             f"{func.__qualname__} is an async generator function; a generator cannot be "
             "cached as a shared resource. Cache a function that returns the resource instead."
+        )
+    if inspect.isgeneratorfunction(func):
+        raise TypeError(
+            f"{func.__qualname__} is a generator function; its generator can be iterated "
+            "once, so every later caller would get it exhausted. Cache a function that "
+            "returns the resource (or a list of the items) instead."
         )
     is_async = inspect.iscoroutinefunction(func)
     name = getattr(func, "__name__", type(func).__name__)
