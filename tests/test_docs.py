@@ -4,7 +4,9 @@ files that exist in the repository."""
 
 from __future__ import annotations
 
+import functools
 import inspect
+import os
 import pydoc
 import re
 from pathlib import Path
@@ -95,13 +97,15 @@ def _looks_like_a_repo_path(word: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z_][\w-]*\.(md|toml|lock|rs|pyi)", word))
 
 
+@functools.cache
 def _tracked_file_names() -> set[str]:
-    skip = {".git", ".venv", "target", "node_modules"}
-    return {
-        p.name
-        for p in ROOT.rglob("*")
-        if p.is_file() and not skip.intersection(p.relative_to(ROOT).parts)
-    }
+    # Pruned while walking: target/ and the venvs hold hundreds of thousands of files.
+    skip = {".git", ".venv", ".venvs", "target", "node_modules"}
+    names = set()
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [d for d in subfolders if d not in skip]
+        names.update(files)
+    return names
 
 
 def _references(page: Path) -> list[str]:
