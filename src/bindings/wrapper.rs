@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRecursionError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -28,6 +28,7 @@ use crate::bindings::signature::ArgPlan;
 use crate::engine::flight::Flight;
 use crate::engine::human::human_secs;
 use crate::engine::key::{session_prefix, Key};
+use crate::engine::stack;
 use crate::engine::workers::refresh_pool;
 
 /// What `@fastcache.cache_resource` returns: the function, cached.
@@ -69,6 +70,15 @@ impl CachedFunction {
     ) -> PyResult<Py<PyAny>> {
         let this = slf.get();
         let py = slf.py();
+        if stack::nearly_exhausted() {
+            // Cached recursion (or any deep chain of calls) about to run out of stack: the
+            // user's function is called from this frame and needs room of its own.
+            return Err(PyRecursionError::new_err(format!(
+                "maximum recursion depth exceeded in '{}': calls nest too deeply for this \
+                 thread's stack",
+                this.name
+            )));
+        }
         let mut encoder = Encoder::new(&this.hash_funcs, &this.name);
         if this.session_scoped {
             encoder.writer.session(&app::session_id(py)?);

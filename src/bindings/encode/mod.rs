@@ -25,6 +25,7 @@ use crate::bindings::errors::{CacheError, UserHashError, UserHashFailure};
 use crate::bindings::exit_safe;
 use crate::engine::buffer_hash::{digest, DETACH_LIMIT};
 use crate::engine::key::{EncodedKey, KeyWriter, Pins, Tag};
+use crate::engine::stack;
 
 /// `module.qualname` of a class, as Streamlit spells type names in `hash_funcs` and errors.
 pub fn type_fqn(ty: &Bound<'_, PyType>) -> String {
@@ -155,6 +156,9 @@ pub struct Encoder<'a> {
     /// What the key being written names by ordinal and must keep alive (see `interner`):
     /// handed to the finished key, or released if encoding stops half-way.
     pub(crate) pins: Vec<Box<dyn Send + Sync>>,
+    /// `hash_funcs` outputs being encoded, one inside the other: hash functions that hand
+    /// values to each other (`{list: tuple, tuple: list}`) nest without containers.
+    pub(crate) hand_offs: usize,
 }
 
 impl<'a> Encoder<'a> {
@@ -168,6 +172,7 @@ impl<'a> Encoder<'a> {
             ancestors: Vec::new(),
             current_arg: None,
             pins: Vec::new(),
+            hand_offs: 0,
         }
     }
 
@@ -269,6 +274,17 @@ impl<'a> Encoder<'a> {
                  fastcache cannot hash it (pass it as an underscore parameter, or give \
                  a hash function for its type in hash_funcs)",
                 self.func_name
+            ))
+            .into());
+        }
+        if stack::nearly_exhausted() {
+            return Err(PyRecursionError::new_err(format!(
+                "an argument of '{}' is nested too deeply for this thread's stack ({} levels \
+                 reached); fastcache cannot hash it here (pass it as an underscore \
+                 parameter, give a hash function for its type in hash_funcs, or call from a \
+                 thread with a larger stack)",
+                self.func_name,
+                self.ancestors.len()
             ))
             .into());
         }
@@ -466,7 +482,21 @@ impl<'a> Encoder<'a> {
             return result;
         }
         self.writer.tag(Tag::HashFunc);
-        self.value(&output)
+        if self.hand_offs >= MAX_DEPTH || stack::nearly_exhausted() {
+            return Err(PyRecursionError::new_err(format!(
+                "the hash_funcs of '{}' hand values to each other without end ({} hand-offs, \
+                 the last from a `{}`): each output is hashed in turn, so a hash function \
+                 must return a value its own entry does not map back",
+                self.func_name,
+                self.hand_offs,
+                type_fqn(&obj.get_type())
+            ))
+            .into());
+        }
+        self.hand_offs += 1;
+        let result = self.value(&output);
+        self.hand_offs -= 1;
+        result
     }
 }
 
