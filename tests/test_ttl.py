@@ -4,6 +4,7 @@ None), the rejected ones, and expiry measured from the write."""
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import time
 import warnings
@@ -255,6 +256,26 @@ def test_entry_expires_after_ttl_from_the_write():
     time.sleep(0.2)
     assert short_lived(1) is not value
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("ttl_ms", [5, 30, 60])
+def test_an_entry_is_never_expired_before_its_ttl_is_over(ttl_ms):
+    # Hits judge expiry with a coarse clock (exact near the deadline): called without pause
+    # through many expiries, no value is ever recomputed before ttl has passed since the
+    # previous computation (which ended before its value was written).
+    computed_at = []
+
+    @cache_resource(ttl=ttl_ms / 1000)
+    def stamped(x):
+        computed_at.append(time.monotonic_ns())
+        return Resource()
+
+    deadline = time.monotonic() + 0.6
+    while time.monotonic() < deadline:
+        stamped(1)
+    assert len(computed_at) >= 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(computed_at)]
+    assert min(gaps) >= ttl_ms * 1_000_000 - 1, f"recomputed after {min(gaps)} ns"
 
 
 def test_hits_do_not_extend_the_ttl():

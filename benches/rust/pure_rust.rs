@@ -1,5 +1,6 @@
 //! Criterion benches of the pure-Rust parts (no interpreter): the key encoder, the
-//! LRU/ttl store, the expiry reaper's look at a large store, and the ttl string parser.
+//! LRU/ttl store, the clocks a ttl hit reads, the expiry reaper's look at a large store,
+//! and the ttl string parser.
 //! They isolate what a cache hit (or an expiry pass) costs on the Rust side, so a
 //! regression there shows without the noise of the Python-level benches in
 //! `benches/bench_cache.py`.
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 
+use _fastcache::engine::clock::{self, HitTime, Now};
 use _fastcache::engine::key::{Key, KeyWriter, Tag};
 use _fastcache::engine::store::{Lookup, Removed, Store, Ttl};
 use _fastcache::engine::ttl::parse_ttl_str;
@@ -119,6 +121,37 @@ fn store(c: &mut Criterion) {
             removed.clear();
         })
     });
+    // The same ttl hit judged the way a cache hit judges it: a coarse clock reading, the
+    // exact clock only near a deadline.
+    let mut store: Store<u64> = Store::new(Ttl::After(Duration::from_secs(3600)), Some(1000));
+    for n in 0..1000 {
+        store.insert(int_key(n), n as u64, Instant::now(), &mut Vec::new());
+    }
+    let probe = int_key(500);
+    group.bench_function("hit, ttl 1h, max_entries 1000, reading the clock", |b| {
+        b.iter(|| match store.get(black_box(&probe), HitTime::read()) {
+            Lookup::Hit(v, ..) => *v,
+            _ => unreachable!("the probe key is stored"),
+        })
+    });
+    group.finish();
+}
+
+/// What a hit with a ttl pays for the time: the exact clock, against the coarse reading
+/// hits use (and the exact read it falls back to near a deadline).
+fn clocks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("clock");
+    group.bench_function("exact (Instant::now)", |b| b.iter(clock::exact));
+    group.bench_function("coarse", |b| b.iter(clock::coarse));
+    let far = Instant::now() + Duration::from_secs(3600);
+    group.bench_function("hit time, deadline far", |b| {
+        b.iter(|| HitTime::read().reached(black_box(far)))
+    });
+    let near = Instant::now() + Duration::from_secs(3600 * 24);
+    let close = near - Duration::from_millis(1);
+    group.bench_function("hit time, deadline near (exact read)", |b| {
+        b.iter(|| HitTime::unused(black_box(close)).reached(black_box(near)))
+    });
     group.finish();
 }
 
@@ -181,5 +214,5 @@ fn ttl_parser(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, key_encoder, store, reaper, ttl_parser);
+criterion_group!(benches, key_encoder, store, clocks, reaper, ttl_parser);
 criterion_main!(benches);

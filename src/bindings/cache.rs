@@ -25,6 +25,7 @@ use crate::bindings::logging::{
     debug_enabled, log_exception, log_hit, log_inherited_drop, log_miss, log_release,
     removal_reason,
 };
+use crate::engine::clock::{self, HitTime, Now};
 use crate::engine::expiry_hint::ExpiryHint;
 use crate::engine::flight::{Flight, FlightLabel, FlightState, Outcome};
 use crate::engine::human::human_duration;
@@ -308,11 +309,21 @@ impl ResourceCache {
         &self.options
     }
 
-    /// The clock for the store. Without a ttl nothing ever reads it, so a hit skips the
-    /// clock read and gets the cache's creation time instead.
-    fn now(&self) -> Instant {
+    /// The time a lookup judges expiry by: the coarse clock, the exact one only for a
+    /// deadline within a few ticks (`engine::clock`). Without a ttl nothing ever compares
+    /// it, so a hit skips the clock read altogether.
+    fn lookup_time(&self) -> HitTime {
         if self.expires() {
-            Instant::now()
+            HitTime::read()
+        } else {
+            HitTime::unused(self.created)
+        }
+    }
+
+    /// The time a value is written at (its ttl counts from it): the exact clock.
+    fn write_time(&self) -> Instant {
+        if self.expires() {
+            clock::exact()
         } else {
             self.created
         }
@@ -372,7 +383,7 @@ impl ResourceCache {
         let mut reason = MissReason::Absent;
         loop {
             let mut state = lock_attached(py, &self.state);
-            let now = self.now();
+            let now = self.lookup_time();
             let mut expired = None;
             match state.store.get(key, now) {
                 Lookup::Hit(stored, written) => {
@@ -394,7 +405,8 @@ impl ResourceCache {
                         Ok(Some(value)) => {
                             count(&self.hits);
                             if debug_enabled() {
-                                log_hit(py, &self.name, stale, self.expires_in(written, now));
+                                let expires_in = self.expires_in(written, clock::exact());
+                                log_hit(py, &self.name, stale, expires_in);
                             }
                             return Ok(Claim::Hit {
                                 value,
@@ -574,7 +586,7 @@ impl ResourceCache {
         let mut removed = Vec::new();
         let (running, mut state) = self.take_inflight(py, &slot);
         let stored = Stored::new(py, &served);
-        let now = self.now();
+        let now = self.write_time();
         state.store.insert(slot.key, stored, now, &mut removed);
         self.noted_write(&state, now);
         drop(state);
@@ -712,7 +724,7 @@ impl ResourceCache {
             Ok(value) if current => {
                 let refreshed = Served::plain(value.clone_ref(py));
                 let stored = Stored::new(py, &refreshed);
-                let now = Instant::now();
+                let now = clock::exact();
                 state.store.insert(mark.key, stored, now, &mut removed);
                 self.noted_write(&state, now);
                 // A refresh returning the object already cached (a singleton, a pooled
@@ -1172,13 +1184,13 @@ fn discard_refreshes(refreshes: Vec<InFlight>) {
 }
 
 /// Marks `key` as refreshing, unless it already is or its last refresh failed recently.
-fn start_refresh(state: &mut CacheState, held: &impl KeyLike, now: Instant) -> Option<RefreshMark> {
+fn start_refresh(state: &mut CacheState, held: &impl KeyLike, now: HitTime) -> Option<RefreshMark> {
     let key = held.bytes();
     if state.refreshing.contains_key(key) {
         return None;
     }
     match state.refresh_cooldown.get(key) {
-        Some(until) if now < *until => return None,
+        Some(until) if !now.reached(*until) => return None,
         Some(_) => {
             state.refresh_cooldown.remove(key);
         }

@@ -4,6 +4,7 @@
 //! - `key`: the type-tagged, length-prefixed argument encoding a cache entry is keyed by;
 //! - `buffer_hash`: the 128-bit keyed digest of large byte buffers, strided or not;
 //! - `store`: one function's LRU map with a ttl, handing back every value it lets go;
+//! - `clock`: the exact clock writes read, and the coarse one hits judge expiry by;
 //! - `expiry_hint`: a lock-free "nothing expires before" mark for the expiry reaper;
 //! - `flight`: one in-flight computation that other callers wait for (single flight);
 //! - `ttl`: the pandas-style duration grammar of `ttl` strings;
@@ -16,6 +17,7 @@
 //!   unwind reaches Rust frames.
 
 pub mod buffer_hash;
+pub mod clock;
 pub mod exit_barrier;
 pub mod expiry_hint;
 pub mod flight;

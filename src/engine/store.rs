@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 
+use crate::engine::clock::Now;
 use crate::engine::key::{session_of, Key};
 
 /// Why a value left the store; logged, and used by callers that treat causes differently.
@@ -91,10 +92,12 @@ impl Ttl {
         }
     }
 
-    pub fn is_expired(self, written: Instant, now: Instant) -> bool {
+    /// Whether a value written at `written` has expired by `now` (`now >= written + ttl`;
+    /// never for a deadline past the clock's range).
+    pub fn is_expired(self, written: Instant, now: impl Now) -> bool {
         match self {
             Ttl::Never => false,
-            Ttl::After(ttl) => now.saturating_duration_since(written) >= ttl,
+            Ttl::After(ttl) => written.checked_add(ttl).is_some_and(|at| now.reached(at)),
         }
     }
 
@@ -154,8 +157,9 @@ impl<V> Store<V> {
     }
 
     /// Looks a key up; a hit becomes the most recently used entry. Hits do not extend
-    /// the ttl: expiry is measured from the write.
-    pub fn get(&mut self, key: &[u8], now: Instant) -> Lookup<'_, V> {
+    /// the ttl: expiry is measured from the write. `now` may be a cheap reading
+    /// (`clock::HitTime`) that consults the exact clock only near a deadline.
+    pub fn get(&mut self, key: &[u8], now: impl Now) -> Lookup<'_, V> {
         // One hash and probe per lookup: the entry is found once, then judged in place.
         let RawEntryMut::Occupied(mut found) = self.entries.raw_entry_mut().from_key(key) else {
             return Lookup::Missing;
