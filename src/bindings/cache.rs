@@ -25,7 +25,7 @@ use crate::bindings::logging::{
     debug_enabled, log_exception, log_hit, log_inherited_drop, log_miss, log_release,
     removal_reason,
 };
-use crate::engine::clock::{self, HitTime, Now};
+use crate::engine::clock::{self, Deadline, HitTime, Now};
 use crate::engine::expiry_hint::ExpiryHint;
 use crate::engine::flight::{Flight, FlightLabel, FlightState, Outcome};
 use crate::engine::human::human_duration;
@@ -316,7 +316,7 @@ impl ResourceCache {
         if self.expires() {
             HitTime::read()
         } else {
-            HitTime::unused(self.created)
+            HitTime::unused()
         }
     }
 
@@ -1190,7 +1190,7 @@ fn start_refresh(state: &mut CacheState, held: &impl KeyLike, now: HitTime) -> O
         return None;
     }
     match state.refresh_cooldown.get(key) {
-        Some(until) if !now.reached(*until) => return None,
+        Some(until) if !now.reached(&Deadline::new(*until)) => return None,
         Some(_) => {
             state.refresh_cooldown.remove(key);
         }

@@ -3,19 +3,22 @@
 //! An entry lives while `now < written + ttl`. `written` is read from the exact monotonic
 //! clock ([`exact`]). A hit only has to decide whether that deadline has passed, and
 //! reading the exact clock costs more than the rest of a hit's lookup on some machines
-//! (about 40 ns on virtual machines), so a hit reads [`coarse`] first: the kernel's
-//! `CLOCK_MONOTONIC_COARSE`, the monotonic time as of the last timer tick, which costs a
-//! memory read. It is never later than the exact clock, so a deadline it says has passed
-//! has passed. It lags by up to a tick (1–10 ms; 4 ms on most kernels, up to about 6 ms
-//! measured on a loaded virtual machine, whose ticks come late), so a deadline less than
-//! [`EXACT_WITHIN`] ahead of it is judged with the exact clock instead ([`HitTime`]).
+//! (about 40 ns on virtual machines), so a hit reads the kernel's coarse monotonic clock
+//! first ([`HitTime`]): `CLOCK_MONOTONIC_COARSE`, the monotonic time as of the last timer
+//! tick, which costs a memory read. It is never ahead of the exact clock, so a deadline it
+//! says has passed has passed. It lags by up to a tick (1–10 ms; 4 ms on most kernels, up
+//! to about 6 ms measured on a loaded virtual machine, whose ticks come late), so a
+//! deadline less than [`EXACT_WITHIN`] ahead of it is judged with the exact clock instead.
 //! Expiry is therefore exact, as long as the coarse clock lags by less than
 //! `EXACT_WITHIN`; should the kernel ever fall further behind, an entry is served late by
 //! the excess, and never early.
 //!
-//! `std::time::Instant` reads `CLOCK_MONOTONIC` on Linux; the coarse clock counts on the
-//! same timeline, so a coarse reading converts to an `Instant` by a fixed offset, taken
-//! once, on the safe side (see `Anchor`). Elsewhere `coarse` is the exact clock.
+//! A hit compares plain nanosecond counts: the coarse reading, and the deadline on the
+//! same scale, worked out once when the entry is written ([`Deadline`]). `Instant` reads
+//! `CLOCK_MONOTONIC` on Linux and the coarse clock counts on the same timeline, so the two
+//! scales differ by a fixed offset, measured once; it is rounded so that a deadline's count
+//! is never earlier than the deadline itself (the safe side). Elsewhere a hit reads the
+//! exact clock.
 
 use std::time::{Duration, Instant};
 
@@ -27,77 +30,91 @@ pub const MAX_TICK: Duration = Duration::from_millis(10);
 /// the exact clock. Twice the coarsest tick allowed, so a tick that comes late is covered.
 pub const EXACT_WITHIN: Duration = Duration::from_millis(20);
 
-/// The exact monotonic clock: the time an entry is written, and every other reading that
-/// is not a hit's expiry check.
+const EXACT_WITHIN_NANOS: u64 = EXACT_WITHIN.as_nanos() as u64;
+
+/// The exact monotonic clock: the time an entry is written, and every reading that is not
+/// a hit's expiry check.
 #[inline]
 pub fn exact() -> Instant {
     Instant::now()
 }
 
-/// A reading no later than [`exact`] at the same moment, and earlier by about one tick
-/// of the coarse clock (see the module comment).
-#[inline]
-pub fn coarse() -> Instant {
-    imp::coarse()
-}
-
-/// The tick of the clock [`coarse`] reads (zero when it is the exact clock).
+/// The tick of the coarse clock hits read (zero when they read the exact one).
 pub fn coarse_tick() -> Duration {
     imp::tick()
+}
+
+/// A deadline, and its count on the coarse clock's scale (never earlier than the deadline
+/// itself), so that a hit compares two integers.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    at: Instant,
+    coarse: u64,
+}
+
+impl Deadline {
+    pub fn new(at: Instant) -> Self {
+        Deadline {
+            at,
+            coarse: imp::coarse_count_at_or_after(at),
+        }
+    }
+
+    pub fn instant(&self) -> Instant {
+        self.at
+    }
 }
 
 /// A "now" that can say whether a deadline has passed. An `Instant` is one (exactly);
 /// [`HitTime`] is the cheap one hits use.
 pub trait Now: Copy {
     /// Whether `deadline` has passed: `now >= deadline`.
-    fn reached(self, deadline: Instant) -> bool;
-    /// The time itself, for figures (how long until a deadline): may lag the exact clock.
-    fn instant(self) -> Instant;
+    fn reached(self, deadline: &Deadline) -> bool;
 }
 
 impl Now for Instant {
-    fn reached(self, deadline: Instant) -> bool {
-        self >= deadline
-    }
-
-    fn instant(self) -> Instant {
-        self
+    fn reached(self, deadline: &Deadline) -> bool {
+        self >= deadline.at
     }
 }
 
 /// The time a hit judges expiry by: a coarse reading, and the exact clock read only for a
 /// deadline too close to it to decide.
 #[derive(Clone, Copy, Debug)]
-pub struct HitTime(Instant);
+pub struct HitTime {
+    /// The coarse clock's count; `None` where there is no usable coarse clock.
+    coarse: Option<u64>,
+}
 
 impl HitTime {
     /// Reads the coarse clock.
     #[inline]
     pub fn read() -> Self {
-        HitTime(coarse())
+        HitTime {
+            coarse: imp::coarse_count(),
+        }
     }
 
-    /// A fixed time that no deadline is ever compared with (a cache without a ttl).
-    pub fn unused(at: Instant) -> Self {
-        HitTime(at)
+    /// A time that no deadline is ever compared with (a cache without a ttl): reads nothing.
+    pub fn unused() -> Self {
+        HitTime { coarse: None }
     }
 }
 
 impl Now for HitTime {
     #[inline]
-    fn reached(self, deadline: Instant) -> bool {
-        if self.0 >= deadline {
-            // The coarse clock is never ahead: the exact one is past it too.
-            return true;
+    fn reached(self, deadline: &Deadline) -> bool {
+        if let Some(now) = self.coarse {
+            if now >= deadline.coarse {
+                // The coarse clock is never ahead, and the deadline's count is not early:
+                // the exact clock is past the deadline too.
+                return true;
+            }
+            if deadline.coarse - now > EXACT_WITHIN_NANOS {
+                return false;
+            }
         }
-        if deadline.duration_since(self.0) > EXACT_WITHIN {
-            return false;
-        }
-        exact() >= deadline
-    }
-
-    fn instant(self) -> Instant {
-        self.0
+        exact() >= deadline.at
     }
 }
 
@@ -108,17 +125,17 @@ mod imp {
 
     use super::MAX_TICK;
 
-    /// The offset between the raw coarse clock and `Instant`: the `Instant` of one moment
-    /// and the raw monotonic time read just after it. A raw reading `m` converts to
-    /// `instant + (m - raw)`, which is `m` less the gap between the two anchor reads:
-    /// never later than the true instant, the safe side for expiry.
-    pub struct Anchor {
+    /// The offset between `Instant` and the coarse clock's count: an `Instant` and the raw
+    /// monotonic count read just after it. The count of an instant `t` is
+    /// `raw + (t - instant)`, which is `t`'s own count plus the gap between the two anchor
+    /// reads: never earlier (the safe side for a deadline).
+    struct Anchor {
         instant: Instant,
-        raw: Duration,
+        raw: u64,
         tick: Duration,
     }
 
-    fn read(clock: libc::clockid_t) -> Option<Duration> {
+    fn read(clock: libc::clockid_t) -> Option<u64> {
         let mut now = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -127,10 +144,9 @@ mod imp {
         if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
             return None;
         }
-        Some(Duration::new(
-            u64::try_from(now.tv_sec).ok()?,
-            u32::try_from(now.tv_nsec).ok()?,
-        ))
+        let secs = u64::try_from(now.tv_sec).ok()?;
+        let nanos = u64::try_from(now.tv_nsec).ok()?;
+        secs.checked_mul(1_000_000_000)?.checked_add(nanos)
     }
 
     fn resolution(clock: libc::clockid_t) -> Option<Duration> {
@@ -167,25 +183,46 @@ mod imp {
     }
 
     #[inline]
-    pub fn coarse() -> Instant {
+    pub fn coarse_count() -> Option<u64> {
+        anchor()?;
+        read(libc::CLOCK_MONOTONIC_COARSE)
+    }
+
+    /// `at` on the coarse clock's scale, never earlier (the largest count when it does
+    /// not fit, or without a coarse clock: then only the exact comparison decides).
+    pub fn coarse_count_at_or_after(at: Instant) -> u64 {
         let Some(anchor) = anchor() else {
-            return Instant::now();
+            return u64::MAX;
         };
-        let Some(raw) = read(libc::CLOCK_MONOTONIC_COARSE) else {
-            return Instant::now();
-        };
-        // The coarse clock may still show the tick before the anchor was taken.
-        match raw.checked_sub(anchor.raw) {
-            Some(since) => anchor.instant + since,
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        match at.checked_duration_since(anchor.instant) {
+            Some(after) => anchor.raw.saturating_add(nanos(after)),
             None => anchor
-                .instant
-                .checked_sub(anchor.raw - raw)
-                .unwrap_or_else(Instant::now),
+                .raw
+                .saturating_sub(nanos(anchor.instant.duration_since(at))),
         }
     }
 
     pub fn tick() -> Duration {
         anchor().map_or(Duration::ZERO, |a| a.tick)
+    }
+
+    /// For tests: the exact clock's raw count.
+    #[cfg(test)]
+    pub fn exact_count() -> u64 {
+        read(libc::CLOCK_MONOTONIC).expect("a monotonic clock")
+    }
+
+    /// For tests: the coarse clock as an `Instant`, never later than the true instant.
+    #[cfg(test)]
+    pub fn coarse_instant() -> Instant {
+        let (Some(anchor), Some(raw)) = (anchor(), coarse_count()) else {
+            return Instant::now();
+        };
+        match raw.checked_sub(anchor.raw) {
+            Some(since) => anchor.instant + Duration::from_nanos(since),
+            None => anchor.instant - Duration::from_nanos(anchor.raw - raw),
+        }
     }
 }
 
@@ -193,12 +230,21 @@ mod imp {
 mod imp {
     use std::time::{Duration, Instant};
 
-    pub fn coarse() -> Instant {
-        Instant::now()
+    pub fn coarse_count() -> Option<u64> {
+        None
+    }
+
+    pub fn coarse_count_at_or_after(_at: Instant) -> u64 {
+        u64::MAX
     }
 
     pub fn tick() -> Duration {
         Duration::ZERO
+    }
+
+    #[cfg(test)]
+    pub fn coarse_instant() -> Instant {
+        Instant::now()
     }
 }
 
@@ -214,7 +260,7 @@ mod tests {
         let mut lags = Vec::new();
         while start.elapsed() < Duration::from_millis(200) {
             let before = exact();
-            let coarse = coarse();
+            let coarse = imp::coarse_instant();
             let after = exact();
             assert!(
                 coarse <= after,
@@ -238,17 +284,12 @@ mod tests {
 
     #[test]
     fn a_deadline_is_never_judged_passed_before_the_exact_clock_reaches_it() {
-        // Once `coarse() >= deadline`, `exact() >= deadline`; and a hit time says a
-        // deadline has passed only when the exact clock says so.
-        for _ in 0..50 {
-            let deadline = exact() + Duration::from_micros(300);
-            while coarse() < deadline {}
-            assert!(exact() >= deadline);
-        }
-        for _ in 0..200 {
-            let deadline = exact() + Duration::from_micros(50);
-            while !HitTime::read().reached(deadline) {}
-            assert!(exact() >= deadline);
+        for micros in [1, 50, 300, 5_000] {
+            for _ in 0..20 {
+                let deadline = Deadline::new(exact() + Duration::from_micros(micros));
+                while !HitTime::read().reached(&deadline) {}
+                assert!(exact() >= deadline.instant());
+            }
         }
     }
 
@@ -256,16 +297,32 @@ mod tests {
     fn a_hit_time_judges_a_near_deadline_exactly() {
         // A deadline just ahead of the exact clock (so within a tick of the coarse one) is
         // judged by the exact clock: not passed before it, passed right after.
-        let deadline = exact() + Duration::from_millis(2);
-        while exact() < deadline {
+        let deadline = Deadline::new(exact() + Duration::from_millis(2));
+        while exact() < deadline.instant() {
             // Only the exact clock can say so this close to the deadline.
-            assert!(!HitTime::read().reached(deadline) || exact() >= deadline);
+            assert!(!HitTime::read().reached(&deadline) || exact() >= deadline.instant());
         }
-        assert!(HitTime::read().reached(deadline));
+        assert!(HitTime::read().reached(&deadline));
         // Far deadlines are decided by the coarse reading alone, either way.
-        let far = exact() + Duration::from_secs(60);
-        assert!(!HitTime::read().reached(far));
-        let past = exact().checked_sub(Duration::from_millis(30));
-        assert!(past.is_none_or(|past| HitTime::read().reached(past)));
+        let far = Deadline::new(exact() + Duration::from_secs(60));
+        assert!(!HitTime::read().reached(&far));
+        if let Some(past) = exact().checked_sub(Duration::from_millis(30)) {
+            assert!(HitTime::read().reached(&Deadline::new(past)));
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_deadline_counts_on_the_coarse_scale_never_before_itself() {
+        // The raw monotonic count read before an instant is not above the instant's own
+        // count, so neither may the deadline's be below it; and counts keep their spacing.
+        for _ in 0..1000 {
+            let before = imp::exact_count();
+            let now = exact();
+            let count = Deadline::new(now).coarse;
+            assert!(count >= before, "{count} < {before}");
+            let later = Deadline::new(now + Duration::from_secs(1)).coarse;
+            assert_eq!(later - count, 1_000_000_000);
+        }
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 
-use crate::engine::clock::Now;
+use crate::engine::clock::{Deadline, Now};
 use crate::engine::key::{session_of, Key};
 
 /// Why a value left the store; logged, and used by callers that treat causes differently.
@@ -60,8 +60,19 @@ pub struct Removed<V> {
 struct Entry<V> {
     value: V,
     written: Instant,
+    /// `written + ttl`, worked out once for the hits to compare (`None`: never).
+    expires: Option<Deadline>,
     /// Where it sits in the expiry index: `(written, write number)`.
     order: u64,
+}
+
+impl<V> Entry<V> {
+    #[inline]
+    fn expired(&self, now: impl Now) -> bool {
+        self.expires
+            .as_ref()
+            .is_some_and(|deadline| now.reached(deadline))
+    }
 }
 
 /// The outcome of [`Store::get`].
@@ -95,10 +106,13 @@ impl Ttl {
     /// Whether a value written at `written` has expired by `now` (`now >= written + ttl`;
     /// never for a deadline past the clock's range).
     pub fn is_expired(self, written: Instant, now: impl Now) -> bool {
-        match self {
-            Ttl::Never => false,
-            Ttl::After(ttl) => written.checked_add(ttl).is_some_and(|at| now.reached(at)),
-        }
+        self.deadline(written)
+            .is_some_and(|deadline| now.reached(&deadline))
+    }
+
+    /// When a value written at `written` expires, as a hit compares it.
+    pub fn deadline(self, written: Instant) -> Option<Deadline> {
+        self.expires_at(written).map(Deadline::new)
     }
 
     /// When a value written at `written` expires; `None` for never, including a ttl so
@@ -164,7 +178,7 @@ impl<V> Store<V> {
         let RawEntryMut::Occupied(mut found) = self.entries.raw_entry_mut().from_key(key) else {
             return Lookup::Missing;
         };
-        if self.ttl.is_expired(found.get().written, now) {
+        if found.get().expired(now) {
             let entry = found.remove();
             unindex(&mut self.by_write, &entry);
             return Lookup::Expired(entry.value);
@@ -204,6 +218,7 @@ impl<V> Store<V> {
             Entry {
                 value,
                 written: now,
+                expires: self.ttl.deadline(now),
                 order,
             },
         );
