@@ -10,6 +10,8 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::engine::buffer_hash::{digest, Digest, INLINE_LIMIT};
 
 /// Type tags. One byte each; the value that follows is described next to each tag.
@@ -170,12 +172,10 @@ pub enum Tag {
 /// prefix-free, so the whole key stays unambiguous, and one session's entries are exactly
 /// the keys that start with these bytes.
 pub fn session_prefix(session_id: &str) -> Vec<u8> {
-    let mut w = KeyWriter {
-        buf: Vec::with_capacity(9 + session_id.len()),
-    };
+    let mut w = KeyWriter::new();
     w.tag(Tag::Session);
     w.raw_bytes(session_id.as_bytes());
-    w.buf
+    w.into_bytes()
 }
 
 /// The session field a key starts with, if it is a session-scoped key.
@@ -256,7 +256,7 @@ impl std::fmt::Debug for Key {
 /// The encoding of one call's arguments, before it is (maybe) stored: a hit looks it up
 /// as bytes and drops it, a miss copies it into a stored [`Key`] (which shares its pins).
 pub struct EncodedKey {
-    buf: Vec<u8>,
+    buf: KeyBuf,
     pins: Option<Pins>,
 }
 
@@ -306,38 +306,24 @@ impl KeyLike for Key {
     }
 }
 
-/// Buffers up to this size are kept for the next key built on the same thread, so a
-/// cache hit allocates nothing for its key.
-const RECYCLE_LIMIT: usize = 4096;
+/// Keys up to this many bytes are built inside the writer itself, on the stack: a call
+/// with a few small arguments (ints, short strings: 9 bytes plus the text each) allocates
+/// nothing for its key.
+pub const KEY_INLINE: usize = 96;
 
-thread_local! {
-    static SPARE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-impl Drop for EncodedKey {
-    fn drop(&mut self) {
-        if self.buf.capacity() <= RECYCLE_LIMIT {
-            let buf = std::mem::take(&mut self.buf);
-            // During thread teardown the slot may be gone; the buffer is then just freed.
-            let _ = SPARE_BUFFER.try_with(|spare| spare.set(buf));
-        }
-    }
-}
+type KeyBuf = SmallVec<[u8; KEY_INLINE]>;
 
 /// Builds a key by appending tagged values.
 #[derive(Default)]
 pub struct KeyWriter {
-    buf: Vec<u8>,
+    buf: KeyBuf,
 }
 
 impl KeyWriter {
-    /// A writer on this thread's spare buffer (see [`EncodedKey`]'s drop).
     pub fn new() -> Self {
-        let mut buf = SPARE_BUFFER
-            .try_with(|spare| spare.take())
-            .unwrap_or_default();
-        buf.clear();
-        KeyWriter { buf }
+        KeyWriter {
+            buf: SmallVec::new(),
+        }
     }
 
     pub fn finish(self) -> EncodedKey {
@@ -352,9 +338,45 @@ impl KeyWriter {
         }
     }
 
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// How many bytes are written so far: a mark for [`Self::cut_off`].
+    pub fn written(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes out the bytes written since `mark` (from [`Self::written`]).
+    pub fn cut_off(&mut self, mark: usize) -> Vec<u8> {
+        let cut = self.buf[mark..].to_vec();
+        self.buf.truncate(mark);
+        cut
+    }
+
     /// The bytes written so far; used to encode an item on its own (for sorting set members).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.buf
+        self.buf.into_vec()
+    }
+
+    /// Appends bytes. (SmallVec's own `extend_from_slice` is a general insert, several
+    /// times the cost of this copy for the few bytes a key's parts have.)
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf.reserve(bytes.len());
+        let len = self.buf.len();
+        // SAFETY: `reserve` made room for `bytes.len()` more bytes after `len`; they are
+        // written before the length is extended over them, and `bytes` cannot overlap the
+        // buffer (it is borrowed while the buffer is borrowed mutably).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.buf.as_mut_ptr().add(len),
+                bytes.len(),
+            );
+            self.buf.set_len(len + bytes.len());
+        }
     }
 
     pub fn tag(&mut self, tag: Tag) {
@@ -363,23 +385,23 @@ impl KeyWriter {
 
     /// Lengths and counts are always 8 bytes: simple, and never ambiguous.
     pub fn len(&mut self, n: usize) {
-        self.buf.extend_from_slice(&(n as u64).to_le_bytes());
+        self.put(&(n as u64).to_le_bytes());
     }
 
     pub fn small_int(&mut self, v: i64) {
         self.tag(Tag::SmallInt);
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
 
     pub fn float(&mut self, v: f64) {
         self.tag(Tag::Float);
-        self.buf.extend_from_slice(&v.to_bits().to_le_bytes());
+        self.put(&v.to_bits().to_le_bytes());
     }
 
     pub fn complex(&mut self, re: f64, im: f64) {
         self.tag(Tag::Complex);
-        self.buf.extend_from_slice(&re.to_bits().to_le_bytes());
-        self.buf.extend_from_slice(&im.to_bits().to_le_bytes());
+        self.put(&re.to_bits().to_le_bytes());
+        self.put(&im.to_bits().to_le_bytes());
     }
 
     /// A tag followed by a byte string: its length, then the bytes themselves when shorter
@@ -402,23 +424,23 @@ impl KeyWriter {
         debug_assert!(len >= INLINE_LIMIT);
         self.tag(tag);
         self.len(len);
-        self.buf.extend_from_slice(digest);
+        self.put(digest);
     }
 
     /// Appends bytes produced by another writer (an item encoded on its own).
     pub fn extend(&mut self, encoded: &[u8]) {
-        self.buf.extend_from_slice(encoded);
+        self.put(encoded);
     }
 
     pub fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
 
     /// A length-prefixed byte string without a tag (names inside a tagged structure), always
     /// verbatim: for short, bounded strings such as class names.
     pub fn raw_bytes(&mut self, bytes: &[u8]) {
         self.len(bytes.len());
-        self.buf.extend_from_slice(bytes);
+        self.put(bytes);
     }
 
     /// A tag and count, for sequences whose items follow.
@@ -434,7 +456,7 @@ impl KeyWriter {
         items.sort_unstable();
         self.sequence(tag, items.len());
         for item in &items {
-            self.buf.extend_from_slice(item);
+            self.put(item);
         }
     }
 

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyException, PyRecursionError};
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -26,6 +27,69 @@ use crate::bindings::exit_safe;
 use crate::engine::buffer_hash::{digest, DETACH_LIMIT};
 use crate::engine::key::{EncodedKey, KeyWriter, Pins, Tag};
 use crate::engine::stack;
+
+/// Writes `obj` when it is of a kind whose encoding takes nothing but its own bytes and no
+/// call into Python: exactly `None`, `bool`, an `int` within 64 bits, a `str` that has a
+/// UTF-8 form, a `float`, `bytes`; bodies under [`DETACH_LIMIT`] (see
+/// [`Encoder::immutable_bytes`]). False, with nothing written, for anything else. Both the
+/// call's fast path (`ArgPlan::simple_key`) and [`Encoder::value`] write these kinds with
+/// this one function, so the two always produce the same key.
+#[inline]
+pub fn write_simple(writer: &mut KeyWriter, obj: &Bound<'_, PyAny>) -> bool {
+    let ptr = obj.as_ptr();
+    // SAFETY: `obj` is a live object (the `Bound` proves it and that we are attached); each
+    // branch calls only what is valid for the exact type it checked.
+    unsafe {
+        let ty = ffi::Py_TYPE(ptr);
+        if ty == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+            let mut overflow = 0;
+            let value = ffi::PyLong_AsLongLongAndOverflow(ptr, &mut overflow);
+            if overflow != 0 {
+                return false;
+            }
+            writer.small_int(value);
+            true
+        } else if ty == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
+            let mut size: ffi::Py_ssize_t = 0;
+            let data = ffi::PyUnicode_AsUTF8AndSize(ptr, &mut size);
+            if data.is_null() {
+                // Lone surrogates: no UTF-8 form (the encoder keeps them another way).
+                ffi::PyErr_Clear();
+                return false;
+            }
+            let size = size as usize;
+            if size >= DETACH_LIMIT {
+                return false;
+            }
+            let text = std::slice::from_raw_parts(data.cast::<u8>(), size);
+            writer.tagged_bytes(Tag::Str, text);
+            true
+        } else if ptr == ffi::Py_None() {
+            writer.tag(Tag::None);
+            true
+        } else if ty == std::ptr::addr_of_mut!(ffi::PyBool_Type) {
+            writer.tag(if ptr == ffi::Py_True() {
+                Tag::True
+            } else {
+                Tag::False
+            });
+            true
+        } else if ty == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
+            writer.float(ffi::PyFloat_AS_DOUBLE(ptr));
+            true
+        } else if ty == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
+            let size = ffi::Py_SIZE(ptr) as usize;
+            if size >= DETACH_LIMIT {
+                return false;
+            }
+            let data = std::slice::from_raw_parts(ffi::PyBytes_AS_STRING(ptr).cast::<u8>(), size);
+            writer.tagged_bytes(Tag::Bytes, data);
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// `module.qualname` of a class, as Streamlit spells type names in `hash_funcs` and errors.
 pub fn type_fqn(ty: &Bound<'_, PyType>) -> String {
@@ -208,15 +272,18 @@ impl<'a> Encoder<'a> {
         result
     }
 
-    /// Encodes with a fresh writer and returns the bytes: for items of unordered containers.
+    /// Encodes on its own and returns the bytes, leaving the key as it was: for items of
+    /// unordered containers. (Written at the end of the key and cut off again, rather than
+    /// into a writer of its own: a nested value recurses through here once per level, and
+    /// a writer held in each frame would cost stack.)
     pub(crate) fn isolated(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<(), CacheError>,
     ) -> Result<Vec<u8>, CacheError> {
-        let outer = std::mem::take(&mut self.writer);
+        let start = self.writer.written();
         let result = f(self);
-        let inner = std::mem::replace(&mut self.writer, outer);
-        result.map(|()| inner.into_bytes())
+        let inner = self.writer.cut_off(start);
+        result.map(|()| inner)
     }
 
     /// Encodes one value. The common kinds (exact `None`, `bool`, `int`, `str`, `float`,
@@ -228,6 +295,9 @@ impl<'a> Encoder<'a> {
             if let Some(hash_func) = self.hash_funcs.lookup(&obj.get_type()) {
                 return self.user_hash(obj, &hash_func);
             }
+        }
+        if write_simple(&mut self.writer, obj) {
+            return Ok(());
         }
         let w = &mut self.writer;
         if obj.is_none() {
