@@ -35,7 +35,6 @@ mod _fastcache {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        crate::bindings::wrapper::mark_method_descriptor(m.py());
-        Ok(())
+        crate::bindings::wrapper::install_call_protocol(m.py())
     }
 }

@@ -134,6 +134,17 @@ fn store(c: &mut Criterion) {
             _ => unreachable!("the probe key is stored"),
         })
     });
+    // The lookup of a call's plain hit (`get_live`: nothing taken out on the way).
+    let probe = hit_key(42, "model-a");
+    store.insert(probe.clone(), 7, Instant::now(), &mut Vec::new());
+    group.bench_function("plain hit (get_live), ttl 1h, max_entries 1000", |b| {
+        b.iter(|| {
+            *store
+                .get_live(black_box(&probe), HitTime::read())
+                .expect("stored")
+                .0
+        })
+    });
     group.finish();
 }
 

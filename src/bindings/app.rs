@@ -69,6 +69,11 @@ impl AppMiss {
         Ok(AppMiss((!scope.is_none()).then(|| scope.unbind())))
     }
 
+    /// Whether the computation runs through the app's recorder (inside a script run).
+    pub fn is_recording(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// The scope object, for Python to close itself (an async miss ends in Python).
     pub fn into_scope(mut self) -> Option<Py<PyAny>> {
         self.0.take()

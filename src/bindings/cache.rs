@@ -485,6 +485,27 @@ impl ResourceCache {
         }
     }
 
+    /// The hit that needs nothing but the value: a live entry, no `validate` to ask, no
+    /// background refresh to judge, nothing to replay, no debug record to write. `None`
+    /// for anything else, and nothing is changed then: the caller takes
+    /// [`Self::get_or_compute`]. Makes no `Py` handle (the value comes back bound), so it
+    /// may run before PyO3 is told the thread is attached (see the wrapper's entries).
+    pub fn plain_hit<'py>(&self, py: Python<'py>, key: &[u8]) -> Option<Bound<'py, PyAny>> {
+        if self.options.has_validate || self.options.background_refresh || debug_enabled() {
+            return None;
+        }
+        let now = self.lookup_time();
+        let mut state = lock_attached(py, &self.state);
+        let (stored, _) = state.store.get_live(key, now)?;
+        if stored.replay.is_some() {
+            return None;
+        }
+        let value = stored.value.bind(py).clone();
+        drop(state);
+        count(&self.hits);
+        Some(value)
+    }
+
     /// The synchronous call path: the cached value for `key` (with its replay record),
     /// computing it with `compute` when needed. Other callers of the key wait (detached)
     /// and share the value; a failed computation is never cached and the next waiter tries

@@ -1,14 +1,182 @@
 //! Binding a call to the cached function's signature (`ArgPlan`, computed once at
 //! decoration): defaults applied, `_`-prefixed parameters left out, `*args`/`**kwargs`
-//! kept apart, then each hashed value handed to the `Encoder` in signature order.
+//! kept apart, then each hashed value handed to the `Encoder` in signature order. A call's
+//! arguments arrive as the vectorcall protocol passes them (`CallArgs`).
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use smallvec::SmallVec;
 
-use crate::bindings::encode::{ArgName, Encoder};
+use crate::bindings::encode::{write_simple, ArgName, Encoder};
 use crate::bindings::errors::CacheError;
-use crate::engine::key::{EncodedKey, Tag};
+use crate::engine::key::{EncodedKey, KeyWriter, Tag};
+
+/// A call's arguments as the vectorcall protocol passes them: the positional values, then
+/// one value per name in `kwnames`, all borrowed from the caller for the call's duration.
+/// Nothing is copied or counted to look at them.
+#[derive(Clone, Copy)]
+pub struct CallArgs<'a, 'py> {
+    py: Python<'py>,
+    /// Positional values, then keyword values.
+    values: &'a [*mut ffi::PyObject],
+    nargs: usize,
+    kwnames: Option<Borrowed<'a, 'py, PyTuple>>,
+}
+
+impl<'a, 'py> CallArgs<'a, 'py> {
+    /// # Safety
+    /// `args` points at `nargs` positional values followed by one value per item of
+    /// `kwnames` (a tuple of `str`, or NULL for none), all valid references that outlive
+    /// `'a`, as a vectorcall entry receives them (`nargs` without the offset flag).
+    pub unsafe fn from_vectorcall(
+        py: Python<'py>,
+        args: *const *mut ffi::PyObject,
+        nargs: usize,
+        kwnames: *mut ffi::PyObject,
+    ) -> Self {
+        // SAFETY: per this function's contract; a NULL `kwnames` means no keywords.
+        let kwnames = unsafe { Borrowed::from_ptr_or_opt(py, kwnames) }
+            .map(|names| unsafe { names.cast_unchecked::<PyTuple>() });
+        let nkw = kwnames.as_ref().map_or(0, |names| names.len());
+        let values = match nargs + nkw {
+            0 => &[][..],
+            // SAFETY: per this function's contract, `args` holds that many values.
+            n => unsafe { std::slice::from_raw_parts(args, n) },
+        };
+        CallArgs {
+            py,
+            values,
+            nargs,
+            kwnames,
+        }
+    }
+
+    pub fn py(&self) -> Python<'py> {
+        self.py
+    }
+
+    /// How many positional values.
+    pub fn nargs(&self) -> usize {
+        self.nargs
+    }
+
+    /// The raw values and names, to pass the call on with `PyObject_Vectorcall`.
+    pub fn raw(&self) -> (&'a [*mut ffi::PyObject], *mut ffi::PyObject) {
+        let names = self
+            .kwnames
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |names| names.as_ptr());
+        (self.values, names)
+    }
+
+    fn value(&self, index: usize) -> Borrowed<'a, 'py, PyAny> {
+        // SAFETY: every pointer in `values` is a valid reference for `'a` (see
+        // `from_vectorcall`).
+        unsafe { Borrowed::from_ptr(self.py, self.values[index]) }
+    }
+
+    /// The `i`-th positional value.
+    pub fn positional(&self, i: usize) -> Borrowed<'a, 'py, PyAny> {
+        debug_assert!(i < self.nargs);
+        self.value(i)
+    }
+
+    pub fn has_keywords(&self) -> bool {
+        self.values.len() > self.nargs
+    }
+
+    /// Whether the call passes no argument at all.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `(name, value)` for each keyword argument, in the order given.
+    pub fn keywords(
+        &self,
+    ) -> impl Iterator<Item = (Borrowed<'a, 'py, PyAny>, Borrowed<'a, 'py, PyAny>)> + '_ {
+        let names = self.kwnames;
+        (self.nargs..self.values.len()).map(move |i| {
+            let names = names.expect("keyword values come with their names");
+            // SAFETY: `kwnames` is a tuple with one item per keyword value, alive for `'a`.
+            let name = unsafe {
+                let item =
+                    ffi::PyTuple_GET_ITEM(names.as_ptr(), (i - self.nargs) as ffi::Py_ssize_t);
+                Borrowed::from_ptr(self.py, item)
+            };
+            (name, self.value(i))
+        })
+    }
+
+    /// The arguments as a tuple and a dict (`None` without keywords), for what keeps them
+    /// beyond the call or hands them on that way (a background refresh, an async call, the
+    /// app's recorder).
+    pub fn to_tuple_and_dict(&self) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>)> {
+        let args = PyTuple::new(self.py, (0..self.nargs).map(|i| self.positional(i)))?;
+        if !self.has_keywords() {
+            return Ok((args, None));
+        }
+        let kwargs = PyDict::new(self.py);
+        for (name, value) in self.keywords() {
+            kwargs.set_item(name, value)?;
+        }
+        Ok((args, Some(kwargs)))
+    }
+}
+
+/// Arguments that arrived as a tuple and a dict (the `tp_call` protocol, `clear(*args,
+/// **kwargs)`, a stored async call), laid out as [`CallArgs`] reads them, with an instance
+/// first for a method bound to one.
+pub struct OwnedCallArgs<'py> {
+    py: Python<'py>,
+    /// Keeps every value alive while `raw` points at them.
+    _held: SmallVec<[Bound<'py, PyAny>; 8]>,
+    raw: SmallVec<[*mut ffi::PyObject; 8]>,
+    nargs: usize,
+    kwnames: Option<Bound<'py, PyTuple>>,
+}
+
+impl<'py> OwnedCallArgs<'py> {
+    pub fn new(
+        instance: Option<&Bound<'py, PyAny>>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Self> {
+        let py = args.py();
+        let mut held: SmallVec<[Bound<'py, PyAny>; 8]> = SmallVec::new();
+        held.extend(instance.cloned());
+        held.extend(args.iter());
+        let nargs = held.len();
+        let mut names = Vec::new();
+        if let Some(kwargs) = kwargs {
+            for (name, value) in kwargs.iter() {
+                names.push(name);
+                held.push(value);
+            }
+        }
+        let kwnames = match names.is_empty() {
+            true => None,
+            false => Some(PyTuple::new(py, names)?),
+        };
+        let raw = held.iter().map(Bound::as_ptr).collect();
+        Ok(OwnedCallArgs {
+            py,
+            _held: held,
+            raw,
+            nargs,
+            kwnames,
+        })
+    }
+
+    pub fn view(&self) -> CallArgs<'_, 'py> {
+        CallArgs {
+            py: self.py,
+            values: &self.raw,
+            nargs: self.nargs,
+            kwnames: self.kwnames.as_ref().map(Bound::as_borrowed),
+        }
+    }
+}
 
 /// One parameter of the cached function's signature.
 pub struct Param {
@@ -94,20 +262,34 @@ impl ArgPlan {
     }
 
     fn slot_of(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+        if let Some(i) = self.slot_of_interned(name) {
+            return Ok(Some(i));
+        }
+        for (i, p) in self.keyword_slots() {
+            if p.name.bind(py).as_any().eq(name)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The parameters a keyword can name, with their slots.
+    fn keyword_slots(&self) -> impl Iterator<Item = (usize, &Param)> {
         let keyword_capable = self.positional.iter().enumerate().skip(self.posonly_count);
         let keyword_only = self
             .keyword_only
             .iter()
             .enumerate()
             .map(|(i, p)| (i + self.positional.len(), p));
-        // Names are nearly always interned, so identity settles most comparisons.
-        for (i, p) in keyword_capable.chain(keyword_only) {
-            let param_name = p.name.bind(py);
-            if param_name.is(name) || param_name.as_any().eq(name)? {
-                return Ok(Some(i));
-            }
-        }
-        Ok(None)
+        keyword_capable.chain(keyword_only)
+    }
+
+    /// The slot of the parameter named by this very string object: names in calls and in
+    /// the signature are nearly always the same interned string, so identity settles it.
+    fn slot_of_interned(&self, name: &Bound<'_, PyAny>) -> Option<usize> {
+        self.keyword_slots()
+            .find(|(_, p)| p.name.as_ptr() == name.as_ptr())
+            .map(|(i, _)| i)
     }
 
     /// Binds the call to the signature and encodes the hashed values; a call that does not
@@ -117,40 +299,91 @@ impl ArgPlan {
     pub fn key<'a>(
         &'a self,
         encoder: &mut Encoder<'a>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        call: CallArgs<'_, '_>,
     ) -> Result<Option<EncodedKey>, CacheError> {
         // Binding writes nothing until the call is known to fit, so a call that does not
         // leaves the encoder empty for the next signature.
-        if let Some(key) = self.bind(encoder, bound_to, args, kwargs)? {
+        if let Some(key) = self.bind(encoder, call)? {
             return Ok(Some(key));
         }
         let Some(outer) = &self.outer else {
             return Ok(None);
         };
         encoder.writer.tag(Tag::OuterSignature);
-        outer.bind(encoder, bound_to, args, kwargs)
+        outer.bind(encoder, call)
+    }
+
+    /// The key of a call whose arguments are all of the simple kinds (None, bool, int, str,
+    /// float, bytes: see `encode::write_simple`) and name no parameter but by the very
+    /// string the signature holds, written straight into `writer`: no encoder, no binding
+    /// table. The same bytes [`Self::key`] writes (it writes these kinds with the same
+    /// function). `None` when the call is not of that shape (`writer` then holds a part of
+    /// a key, to be thrown away); the caller takes the general path.
+    pub fn simple_key(&self, writer: &mut KeyWriter, call: CallArgs<'_, '_>) -> Option<()> {
+        if self.var_args || self.var_kwargs {
+            return None;
+        }
+        let n_positional = self.positional.len();
+        let nargs = call.nargs();
+        if nargs > n_positional {
+            return None;
+        }
+        if !call.has_keywords() {
+            for (i, param) in self.positional.iter().enumerate() {
+                let value = match i < nargs {
+                    true => call.positional(i),
+                    false => param.default.as_ref()?.bind_borrowed(call.py()),
+                };
+                if param.hashed && !write_simple(writer, &value) {
+                    return None;
+                }
+            }
+            for param in &self.keyword_only {
+                let value = param.default.as_ref()?.bind_borrowed(call.py());
+                if param.hashed && !write_simple(writer, &value) {
+                    return None;
+                }
+            }
+            return Some(());
+        }
+        // Keywords: each names a slot by identity, once, and not one filled positionally.
+        let mut slots: SmallVec<[Option<Borrowed<'_, '_, PyAny>>; 8]> = SmallVec::new();
+        slots.resize(n_positional + self.keyword_only.len(), None);
+        for (i, slot) in slots.iter_mut().enumerate().take(nargs) {
+            *slot = Some(call.positional(i));
+        }
+        for (name, value) in call.keywords() {
+            let i = self.slot_of_interned(&name)?;
+            if slots[i].replace(value).is_some() {
+                return None;
+            }
+        }
+        let params = self.positional.iter().chain(&self.keyword_only);
+        for (slot, param) in slots.iter().zip(params) {
+            let value = match slot {
+                Some(value) => *value,
+                None => param.default.as_ref()?.bind_borrowed(call.py()),
+            };
+            if param.hashed && !write_simple(writer, &value) {
+                return None;
+            }
+        }
+        Some(())
     }
 
     fn bind<'a>(
         &'a self,
         encoder: &mut Encoder<'a>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        call: CallArgs<'_, '_>,
     ) -> Result<Option<EncodedKey>, CacheError> {
-        if let Some(key) = self.positional_key(encoder, bound_to, args, kwargs)? {
-            return Ok(Some(key));
-        }
-        let py = args.py();
+        let py = call.py();
         let n_named = self.positional.len() + self.keyword_only.len();
         // Inline for the usual handful of parameters: a hit allocates nothing here.
         let mut slots: SmallVec<[Option<Bound<'_, PyAny>>; 8]> = SmallVec::new();
         slots.resize(n_named, None);
-        let given = bound_to.into_iter().cloned().chain(args.iter());
         let mut extra_positional = Vec::new();
-        for (i, value) in given.enumerate() {
+        for i in 0..call.nargs() {
+            let value = call.positional(i).to_owned();
             if i < self.positional.len() {
                 slots[i] = Some(value);
             } else if self.var_args {
@@ -160,14 +393,12 @@ impl ArgPlan {
             }
         }
         let mut extra_keywords = Vec::new();
-        if let Some(kwargs) = kwargs {
-            for (name, value) in kwargs.iter() {
-                match self.slot_of(py, &name)? {
-                    Some(i) if slots[i].is_some() => return Ok(None),
-                    Some(i) => slots[i] = Some(value),
-                    None if self.var_kwargs => extra_keywords.push((name, value)),
-                    None => return Ok(None),
-                }
+        for (name, value) in call.keywords() {
+            match self.slot_of(py, &name)? {
+                Some(i) if slots[i].is_some() => return Ok(None),
+                Some(i) => slots[i] = Some(value.to_owned()),
+                None if self.var_kwargs => extra_keywords.push((name.to_owned(), value.to_owned())),
+                None => return Ok(None),
             }
         }
         let params = self.positional.iter().chain(&self.keyword_only);
@@ -209,40 +440,6 @@ impl ArgPlan {
                 })?);
             }
             encoder.writer.unordered(Tag::VarKwargs, items);
-        }
-        Ok(Some(encoder.finish()))
-    }
-}
-
-impl ArgPlan {
-    /// The common call: every argument positional, one per named parameter, nothing for
-    /// `*args`/`**kwargs`/keyword-only parameters. Encodes straight from the argument
-    /// tuple, with no binding table. `None` when the call is not of that shape.
-    fn positional_key<'a>(
-        &'a self,
-        encoder: &mut Encoder<'a>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> Result<Option<EncodedKey>, CacheError> {
-        let offset = usize::from(bound_to.is_some());
-        let simple = kwargs.is_none_or(|k| k.is_empty())
-            && !self.var_args
-            && !self.var_kwargs
-            && self.keyword_only.is_empty()
-            && args.len() + offset == self.positional.len();
-        if !simple {
-            return Ok(None);
-        }
-        for (i, param) in self.positional.iter().enumerate() {
-            if !param.hashed {
-                continue;
-            }
-            let name = Some(ArgName::Param(&param.name));
-            match (i, bound_to) {
-                (0, Some(instance)) => encoder.arg(name, instance)?,
-                _ => encoder.arg(name, &*args.get_borrowed_item(i - offset)?)?,
-            }
         }
         Ok(Some(encoder.finish()))
     }

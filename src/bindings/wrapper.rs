@@ -1,12 +1,18 @@
 //! The objects users hold: `CachedFunction` (what the decorator returns) and
 //! `BoundCachedMethod` (what it becomes when looked up on an instance).
 //!
-//! `__call__` is native end to end: bind and encode the arguments, look the key up,
-//! and only on a miss call back into the user's function.
+//! A call is native end to end: bind and encode the arguments, look the key up, and only
+//! on a miss call back into the user's function. Both types are called through the
+//! vectorcall protocol (see `install_call_protocol`): the interpreter hands the arguments
+//! over as an array, so a call builds no tuple and no dict, and a hit on simple arguments
+//! takes a path that allocates nothing (`CachedFunction::plain_hit`).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyRecursionError, PyTypeError};
+use pyo3::ffi;
+use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -24,10 +30,10 @@ use crate::bindings::cache::{
 use crate::bindings::encode::{interner, Encoder, HashFuncs};
 use crate::bindings::exit_safe;
 use crate::bindings::registry::cache_for;
-use crate::bindings::signature::ArgPlan;
+use crate::bindings::signature::{ArgPlan, CallArgs, OwnedCallArgs};
 use crate::engine::flight::Flight;
 use crate::engine::human::human_secs;
-use crate::engine::key::{session_prefix, Key};
+use crate::engine::key::{session_prefix, EncodedKey, Key, KeyWriter};
 use crate::engine::stack;
 use crate::engine::workers::refresh_pool;
 
@@ -40,6 +46,12 @@ use crate::engine::workers::refresh_pool;
 /// instance it binds like a method (a `BoundCachedMethod`); `__wrapped__` is the original.
 #[pyclass(frozen, dict, weakref, module = "fastcache")]
 pub struct CachedFunction {
+    /// The vectorcall entry the type's `tp_vectorcall_offset` points at (`None`, calls go
+    /// through `__call__`).
+    vectorcall: Option<ffi::vectorcallfunc>,
+    /// Keys of calls with simple arguments may be written without an encoder (no
+    /// `hash_funcs`, no session field), and a hit returns the value itself (not `async`).
+    simple_calls: bool,
     /// False until PyO3 has moved the fields in. Creating the instance `__dict__` can start
     /// a GC pass that traverses the half-built object (its memory zeroed, so this reads
     /// false there); `__traverse__` must not touch the other fields then.
@@ -62,11 +74,30 @@ pub struct CachedFunction {
 }
 
 impl CachedFunction {
+    /// A call through any entry: a new reference to the value. A plain hit on simple
+    /// arguments is a key written without an encoder and one look in the store
+    /// (`ResourceCache::plain_hit`); everything else is [`Self::call_with`], run inside
+    /// [`attached`] (see `cached_function_vectorcall`).
+    fn call(slf: &Bound<'_, Self>, call: CallArgs<'_, '_>) -> PyResult<*mut ffi::PyObject> {
+        let this = slf.get();
+        let py = slf.py();
+        let mut writer = KeyWriter::new();
+        let simple = this.simple_calls && this.plan.simple_key(&mut writer, call).is_some();
+        if simple {
+            if let Some(value) = this.cache.plain_hit(py, writer.as_bytes()) {
+                return Ok(value.into_ptr());
+            }
+        }
+        let key = simple.then(|| writer.finish());
+        attached(py, |_| Self::call_with(slf, call, key).map(Py::into_ptr))
+    }
+
+    /// A call that is not a plain hit. `key`: the call's key when [`Self::call`] already
+    /// wrote it.
     fn call_with(
         slf: &Bound<'_, Self>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        call: CallArgs<'_, '_>,
+        key: Option<EncodedKey>,
     ) -> PyResult<Py<PyAny>> {
         let this = slf.get();
         let py = slf.py();
@@ -79,22 +110,27 @@ impl CachedFunction {
                 this.name
             )));
         }
-        let mut encoder = Encoder::new(&this.hash_funcs, &this.name);
-        if this.session_scoped {
-            encoder.writer.session(&app::session_id(py)?);
-        }
-        let key = match this.plan.key(&mut encoder, bound_to, args, kwargs) {
-            Ok(Some(key)) => key,
-            // The call does not fit the signature: let Python say exactly why.
-            Ok(None) => return this.invoke_unfitted(py, bound_to, args, kwargs),
-            Err(err) => return Err(err.into_pyerr(py)),
+        let key = match key {
+            Some(key) => key,
+            None => {
+                let mut encoder = Encoder::new(&this.hash_funcs, &this.name);
+                if this.session_scoped {
+                    encoder.writer.session(&app::session_id(py)?);
+                }
+                match this.plan.key(&mut encoder, call) {
+                    Ok(Some(key)) => key,
+                    // The call does not fit the signature: let Python say exactly why.
+                    Ok(None) => return this.invoke_unfitted(py, call),
+                    Err(err) => return Err(err.into_pyerr(py)),
+                }
+            }
         };
         if this.is_async {
+            let (args, kwargs) = call.to_tuple_and_dict()?;
             let call = AsyncCall {
                 function: slf.clone().unbind(),
-                bound_to: bound_to.map(|b| b.clone().unbind()),
-                args: args.clone().unbind(),
-                kwargs: kwargs.map(|k| k.copy()).transpose()?.map(Bound::unbind),
+                args: args.unbind(),
+                kwargs: kwargs.map(Bound::unbind),
                 key: key.to_key(),
             };
             return Ok(async_resolve(py)?.call1((call,))?.unbind());
@@ -104,9 +140,9 @@ impl CachedFunction {
             .get_or_compute(
                 py,
                 &key,
-                || this.begin_miss(py, bound_to, args, kwargs),
-                |miss| this.invoke_sync(py, miss, bound_to, args, kwargs),
-                |ticket| this.refresh_in_background(py, ticket, bound_to, args, kwargs),
+                || this.begin_miss(py, call),
+                |miss| this.invoke_sync(py, miss, call),
+                |ticket| this.refresh_in_background(py, ticket, call),
             )
             .map_err(|err| err.into_pyerr(py))?;
         if let Some(record) = &stored.replay {
@@ -119,14 +155,8 @@ impl CachedFunction {
     /// `TypeError` is the best explanation. A function that accepts it all the same (its
     /// signature is not what `inspect.signature` reports) ran without the cache, which is
     /// said with a `RuntimeWarning` rather than silently.
-    fn invoke_unfitted(
-        &self,
-        py: Python<'_>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        let value = self.invoke(py, bound_to, args, kwargs)?;
+    fn invoke_unfitted(&self, py: Python<'_>, call: CallArgs<'_, '_>) -> PyResult<Py<PyAny>> {
+        let value = self.invoke(py, call)?;
         let message = std::ffi::CString::new(format!(
             "'{}' accepted arguments that fit no signature fastcache could read for it \
              (inspect.signature), so the call ran without the cache and its value was not \
@@ -146,16 +176,9 @@ impl CachedFunction {
 
     /// A miss as the app sees it: Streamlit's spinner (with this call's text) and
     /// element recorder inside a script run, nothing elsewhere.
-    fn begin_miss(
-        &self,
-        py: Python<'_>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<AppMiss> {
+    fn begin_miss(&self, py: Python<'_>, call: CallArgs<'_, '_>) -> PyResult<AppMiss> {
         // As Streamlit words it: `()` only for a call made with no arguments at all.
-        let with_args =
-            bound_to.is_some() || !args.is_empty() || kwargs.is_some_and(|k| !k.is_empty());
+        let with_args = !call.is_empty();
         let spinner = self
             .spinner
             .as_ref()
@@ -171,13 +194,16 @@ impl CachedFunction {
         &self,
         py: Python<'_>,
         miss: &AppMiss,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        call: CallArgs<'_, '_>,
     ) -> PyResult<Served> {
-        let stored = match miss.compute(py, &self.func, &full_args(py, bound_to, args)?, kwargs)? {
-            Some((value, replay)) => Served { value, replay },
-            None => Served::plain(self.invoke(py, bound_to, args, kwargs)?),
+        let stored = if miss.is_recording() {
+            let (args, kwargs) = call.to_tuple_and_dict()?;
+            match miss.compute(py, &self.func, &args, kwargs.as_ref())? {
+                Some((value, replay)) => Served { value, replay },
+                None => Served::plain(self.invoke(py, call)?),
+            }
+        } else {
+            Served::plain(self.invoke(py, call)?)
         };
         let value = &stored.value;
         if value.bind(py).is_instance(coroutine_type(py)?)? {
@@ -197,23 +223,13 @@ impl CachedFunction {
     /// Starts the background refresh of a stale entry on the worker pool; when every
     /// worker is busy the refresh is skipped (the next stale hit tries again). For an
     /// `async def` the refresh runs on the caller's event loop instead (see `AsyncRefresh`).
-    fn refresh_in_background(
-        &self,
-        py: Python<'_>,
-        ticket: RefreshTicket,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) {
+    fn refresh_in_background(&self, py: Python<'_>, ticket: RefreshTicket, call: CallArgs<'_, '_>) {
         let mark = ticket.mark();
-        let prepared = full_args(py, bound_to, args).and_then(|all| {
-            let kwargs = kwargs.map(|k| k.copy()).transpose()?;
-            Ok((all.unbind(), kwargs.map(Bound::unbind)))
-        });
-        let Ok((all_args, kwargs)) = prepared else {
+        let Ok((all_args, kwargs)) = call.to_tuple_and_dict() else {
             self.cache.cancel_refresh(py, &mark);
             return;
         };
+        let (all_args, kwargs) = (all_args.unbind(), kwargs.map(Bound::unbind));
         let cache = Arc::clone(&self.cache);
         let func = self.func.clone_ref(py);
         let job = Box::new(move || {
@@ -235,48 +251,38 @@ impl CachedFunction {
         }
     }
 
-    fn invoke(
-        &self,
-        py: Python<'_>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        let func = self.func.bind(py);
-        let result = match bound_to {
-            None => exit_safe::call(func, args, kwargs)?,
-            Some(_) => exit_safe::call(func, &full_args(py, bound_to, args)?, kwargs)?,
+    /// Calls the user's function with the call's arguments, passed on as they came.
+    fn invoke(&self, py: Python<'_>, call: CallArgs<'_, '_>) -> PyResult<Py<PyAny>> {
+        let (values, kwnames) = call.raw();
+        // SAFETY: `values` holds the call's positional values then one value per name in
+        // `kwnames`, borrowed from the caller for the whole call; no offset flag is passed,
+        // so the callee does not write before the array.
+        let result = unsafe {
+            exit_safe::vectorcall(self.func.bind(py), values.as_ptr(), call.nargs(), kwnames)?
         };
         Ok(result.unbind())
     }
 
-    fn clear_with(
-        &self,
-        py: Python<'_>,
-        bound_to: Option<&Bound<'_, PyAny>>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        let no_arguments = args.is_empty() && kwargs.is_none_or(|k| k.is_empty());
-        // A session-scoped function clears in the current session only (outside one:
-        // Streamlit's error, as for a call).
-        let session = match self.session_scoped {
-            true => Some(app::session_id(py)?),
-            false => None,
+    /// `clear()` without arguments: every entry (of the current session, for a
+    /// session-scoped function: outside one, Streamlit's error, as for a call).
+    fn clear_all_entries(&self, py: Python<'_>) -> PyResult<()> {
+        let cleared = match self.session_scoped {
+            true => self
+                .cache
+                .clear_session(py, &session_prefix(&app::session_id(py)?)),
+            false => self.cache.clear(py),
         };
-        if no_arguments {
-            let cleared = match &session {
-                Some(id) => self.cache.clear_session(py, &session_prefix(id)),
-                None => self.cache.clear(py),
-            };
-            interner::release_unused(py);
-            return cleared;
-        }
+        interner::release_unused(py);
+        cleared
+    }
+
+    /// `clear(*args, **kwargs)`: the one entry those arguments select.
+    fn clear_entry(&self, py: Python<'_>, call: CallArgs<'_, '_>) -> PyResult<()> {
         let mut encoder = Encoder::new(&self.hash_funcs, &self.name);
-        if let Some(id) = &session {
-            encoder.writer.session(id);
+        if self.session_scoped {
+            encoder.writer.session(&app::session_id(py)?);
         }
-        match self.plan.key(&mut encoder, bound_to, args, kwargs) {
+        match self.plan.key(&mut encoder, call) {
             Ok(Some(key)) => {
                 let cleared = self.cache.clear_key(py, key.as_bytes());
                 drop(key);
@@ -290,6 +296,22 @@ impl CachedFunction {
             ))),
             Err(err) => Err(err.into_pyerr(py)),
         }
+    }
+
+    /// `clear(*args, **kwargs)` from Python, for this function or a method bound to
+    /// `instance`: without arguments every entry (of every instance), else one.
+    fn clear_from(
+        &self,
+        instance: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let py = args.py();
+        if args.is_empty() && kwargs.is_none_or(|k| k.is_empty()) {
+            return self.clear_all_entries(py);
+        }
+        let call = OwnedCallArgs::new(instance, args, kwargs)?;
+        self.clear_entry(py, call.view())
     }
 }
 
@@ -341,6 +363,8 @@ impl CachedFunction {
             crate::bindings::reaper::ensure_started();
         }
         Ok(CachedFunction {
+            vectorcall: Some(cached_function_vectorcall),
+            simple_calls: hash_funcs.is_empty() && !session_scoped && !is_async,
             initialized: true,
             func,
             plan,
@@ -355,13 +379,18 @@ impl CachedFunction {
         })
     }
 
+    /// Calls come in through the vectorcall entry; this is the same call for code that
+    /// uses the type's `__call__` slot directly.
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(
         slf: &Bound<'_, Self>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        Self::call_with(slf, None, args, kwargs)
+        let call = OwnedCallArgs::new(None, args, kwargs)?;
+        let value = Self::call(slf, call.view())?;
+        // SAFETY: `call` returns a new reference.
+        Ok(unsafe { Bound::from_owned_ptr(slf.py(), value) }.unbind())
     }
 
     /// Through an instance it binds like a method; through the class it is itself.
@@ -374,6 +403,7 @@ impl CachedFunction {
             Some(instance) if !instance.is_none() => Ok(Bound::new(
                 slf.py(),
                 BoundCachedMethod {
+                    vectorcall: Some(bound_method_vectorcall),
                     function: slf.clone().unbind(),
                     instance: instance.clone().unbind(),
                 },
@@ -387,24 +417,18 @@ impl CachedFunction {
     /// No arguments: clear every entry of this function. With arguments: clear the one
     /// entry those arguments select (bound the same way a call is).
     #[pyo3(signature = (*args, **kwargs))]
-    fn clear(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        self.clear_with(py, None, args, kwargs)
+    fn clear(&self, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        self.clear_from(None, args, kwargs)
     }
 
     /// The same as `clear`, under the name `functools.lru_cache` gives it.
     #[pyo3(signature = (*args, **kwargs))]
     fn cache_clear(
         &self,
-        py: Python<'_>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        self.clear_with(py, None, args, kwargs)
+        self.clear_from(None, args, kwargs)
     }
 
     /// `functools`-style statistics: `CacheInfo(hits, misses, maxsize, currsize)`.
@@ -468,12 +492,16 @@ impl CachedFunction {
 // comment, not a doc comment: a class docstring would shadow the `__doc__` getter below.)
 #[pyclass(frozen, module = "fastcache")]
 pub struct BoundCachedMethod {
+    /// The vectorcall entry (see `CachedFunction::vectorcall`).
+    vectorcall: Option<ffi::vectorcallfunc>,
     function: Py<CachedFunction>,
     instance: Py<PyAny>,
 }
 
 #[pymethods]
 impl BoundCachedMethod {
+    /// Calls come in through the vectorcall entry; this is the same call for code that
+    /// uses the type's `__call__` slot directly.
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__(
         &self,
@@ -481,12 +509,10 @@ impl BoundCachedMethod {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        CachedFunction::call_with(
-            self.function.bind(py),
-            Some(self.instance.bind(py)),
-            args,
-            kwargs,
-        )
+        let call = OwnedCallArgs::new(Some(self.instance.bind(py)), args, kwargs)?;
+        let value = CachedFunction::call(self.function.bind(py), call.view())?;
+        // SAFETY: `call` returns a new reference.
+        Ok(unsafe { Bound::from_owned_ptr(py, value) }.unbind())
     }
 
     /// With arguments: clear the entry of this instance and those arguments. Without:
@@ -500,7 +526,7 @@ impl BoundCachedMethod {
     ) -> PyResult<()> {
         self.function
             .get()
-            .clear_with(py, Some(self.instance.bind(py)), args, kwargs)
+            .clear_from(Some(self.instance.bind(py)), args, kwargs)
     }
 
     /// The same as `clear`, under the name `functools.lru_cache` gives it.
@@ -589,10 +615,17 @@ impl BoundCachedMethod {
 #[pyclass(frozen, module = "fastcache")]
 pub struct AsyncCall {
     function: Py<CachedFunction>,
-    bound_to: Option<Py<PyAny>>,
+    /// The call's arguments (a method's instance first).
     args: Py<PyTuple>,
     kwargs: Option<Py<PyDict>>,
     key: Key,
+}
+
+impl AsyncCall {
+    fn call_args<'py>(&self, py: Python<'py>) -> PyResult<OwnedCallArgs<'py>> {
+        let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
+        OwnedCallArgs::new(None, self.args.bind(py), kwargs)
+    }
 }
 
 /// What `AsyncCall.claim` found: a value, a flight to wait for, the duty to compute, or
@@ -674,29 +707,19 @@ impl AsyncCall {
     /// At the first lookup that is not a hit: inside a Streamlit script run, the object
     /// that shows the spinner and records elements (`compute_async`, `close`); else None.
     fn begin_miss(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
-        let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
-        let miss = self
-            .function
-            .get()
-            .begin_miss(py, bound_to, self.args.bind(py), kwargs)?;
+        let call = self.call_args(py)?;
+        let miss = self.function.get().begin_miss(py, call.view())?;
         Ok(miss.into_scope())
     }
 
     /// Runs the user's function: the coroutine to await.
     fn invoke(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let bound_to = self.bound_to.as_ref().map(|b| b.bind(py));
-        let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
-        self.function
-            .get()
-            .invoke(py, bound_to, self.args.bind(py), kwargs)
+        let call = self.call_args(py)?;
+        self.function.get().invoke(py, call.view())
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.function)?;
-        if let Some(b) = &self.bound_to {
-            visit.call(b)?;
-        }
         visit.call(&self.args)?;
         if let Some(k) = &self.kwargs {
             visit.call(k)?;
@@ -885,23 +908,6 @@ impl Drop for PendingEntry {
     }
 }
 
-/// The instance first, then the call's positional arguments.
-fn full_args<'py>(
-    py: Python<'py>,
-    bound_to: Option<&Bound<'py, PyAny>>,
-    args: &Bound<'py, PyTuple>,
-) -> PyResult<Bound<'py, PyTuple>> {
-    match bound_to {
-        None => Ok(args.clone()),
-        Some(instance) => {
-            let mut all = Vec::with_capacity(args.len() + 1);
-            all.push(instance.clone());
-            all.extend(args.iter());
-            PyTuple::new(py, all)
-        }
-    }
-}
-
 fn coroutine_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     static COROUTINE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     COROUTINE.import(py, "types", "CoroutineType")
@@ -912,21 +918,181 @@ fn async_resolve(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     RESOLVE.import(py, "fastcache._aio", "resolve")
 }
 
-/// Lets `obj.method(x)` call a cached method without building a `BoundCachedMethod`:
-/// with `Py_TPFLAGS_METHOD_DESCRIPTOR` the interpreter calls the descriptor with the
-/// instance prepended instead of binding first (as it does for plain functions, and as
-/// `functools.lru_cache`'s wrapper does). That equals binding then calling, because the
-/// bound object only prepends the instance.
-pub fn mark_method_descriptor(py: Python<'_>) {
-    let ty = py.get_type::<CachedFunction>();
-    let raw = ty.as_type_ptr();
-    // SAFETY: runs once at module initialisation, before any instance exists and with the
-    // interpreter attached; the flag changes how calls through instances are dispatched,
-    // and `PyType_Modified` drops any cached lookups made before.
-    unsafe {
-        (*raw).tp_flags |= pyo3::ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
-        pyo3::ffi::PyType_Modified(raw);
+/// The entry the interpreter calls a `CachedFunction` through (vectorcall).
+///
+/// A plain hit on simple arguments runs here as it is, the interpreter attached as it is
+/// for every call: it creates no `Py` handle whose drop would need PyO3 to know the
+/// thread is attached (it only hands a new reference back). Everything else runs inside
+/// `Python::try_attach`, which tells PyO3 so (a reference let go of there is released at
+/// once, not deferred). A panic becomes a `PanicException`, as in PyO3's own entries; no
+/// unwind from the interpreter ever reaches this frame (calls into Python code go through
+/// `exit_safe`, whose barrier stops a thread ended at exit before it unwinds into Rust).
+///
+/// # Safety
+/// Called by the interpreter, attached, with `callable` a live `CachedFunction` and the
+/// arguments laid out as the vectorcall protocol says.
+unsafe extern "C" fn cached_function_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls this attached (this function's contract).
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: `callable` is a live `CachedFunction`, borrowed for the call.
+    let slf = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<CachedFunction>() };
+    // SAFETY: the arguments are laid out as the protocol says (this function's contract).
+    let call = unsafe {
+        CallArgs::from_vectorcall(py, args, ffi::PyVectorcall_NARGS(nargsf) as usize, kwnames)
+    };
+    entry(py, || CachedFunction::call(&slf, call))
+}
+
+/// The entry the interpreter calls a `BoundCachedMethod` through: the function's call
+/// with the instance first, as a bound method's.
+///
+/// # Safety
+/// As [`cached_function_vectorcall`], with `callable` a live `BoundCachedMethod`.
+unsafe extern "C" fn bound_method_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as in `cached_function_vectorcall`.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: `callable` is a live `BoundCachedMethod`, borrowed for the call.
+    let method = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<BoundCachedMethod>() };
+    let method = method.get();
+    let nargs = ffi::PyVectorcall_NARGS(nargsf) as usize;
+    let nkw = match kwnames.is_null() {
+        true => 0,
+        // SAFETY: a non-NULL `kwnames` is a tuple (the protocol).
+        false => unsafe { ffi::PyTuple_GET_SIZE(kwnames) as usize },
+    };
+    // The instance, then the values as they came: on the stack for up to 8 values.
+    let mut values: SmallVec<[*mut ffi::PyObject; 8]> = SmallVec::with_capacity(1 + nargs + nkw);
+    values.push(method.instance.as_ptr());
+    if nargs + nkw > 0 {
+        // SAFETY: `args` holds `nargs + nkw` values (the protocol).
+        values.extend_from_slice(unsafe { std::slice::from_raw_parts(args, nargs + nkw) });
     }
+    // SAFETY: `values` holds `1 + nargs` positional values then the keyword values, all
+    // borrowed (the instance from this method, the rest from the caller) for the call.
+    let call = unsafe { CallArgs::from_vectorcall(py, values.as_ptr(), 1 + nargs, kwnames) };
+    entry(py, || CachedFunction::call(method.function.bind(py), call))
+}
+
+/// Runs an entry's body: its result as the interpreter expects it (a new reference, or
+/// NULL with the exception set), a panic as a `PanicException`.
+fn entry(
+    py: Python<'_>,
+    body: impl FnOnce() -> PyResult<*mut ffi::PyObject>,
+) -> *mut ffi::PyObject {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(body));
+    let err = match outcome {
+        Ok(Ok(value)) => return value,
+        Ok(Err(err)) => err,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panic from Rust code".to_owned());
+            PanicException::new_err((message,))
+        }
+    };
+    err.restore(py);
+    std::ptr::null_mut()
+}
+
+/// Runs `f` with PyO3 told that the thread is attached (it is: the interpreter called
+/// us), so the `Py` handles dropped in there are released at once. PyO3 refuses while
+/// the interpreter finalizes (3.13+): `f` then runs as it is, and what it lets go of is
+/// deferred, which at that point only means it waits for the process to end.
+fn attached<R>(py: Python<'_>, f: impl FnOnce(Python<'_>) -> R) -> R {
+    let mut f = Some(f);
+    match Python::try_attach(|inner| (f.take().expect("called once"))(inner)) {
+        Some(result) => result,
+        None => (f.take().expect("not called by a refused attach"))(py),
+    }
+}
+
+/// Makes both types callable through the vectorcall protocol, and lets `obj.method(x)`
+/// call a cached method without building a `BoundCachedMethod`.
+///
+/// Vectorcall: PyO3 gives a class only `tp_call`, which takes the arguments as a tuple
+/// (and a dict), built for every call. With `Py_TPFLAGS_HAVE_VECTORCALL` the interpreter
+/// instead reads a function pointer at `tp_vectorcall_offset` inside each instance (the
+/// `vectorcall` field, set when the instance is made) and calls it with the arguments as
+/// they sit on its stack. The field's offset is measured on a real instance of each type,
+/// so it holds whatever layout PyO3 gives the object.
+///
+/// Method descriptor: with `Py_TPFLAGS_METHOD_DESCRIPTOR` the interpreter calls the
+/// descriptor with the instance prepended instead of binding first (as it does for plain
+/// functions, and as `functools.lru_cache`'s wrapper does). That equals binding then
+/// calling, because the bound object only prepends the instance.
+pub fn install_call_protocol(py: Python<'_>) -> PyResult<()> {
+    let probe_cache = Arc::new(ResourceCache::new(
+        "<probe>".to_owned(),
+        CacheOptions {
+            ttl_secs: f64::INFINITY,
+            max_entries: None,
+            background_refresh: false,
+            has_validate: false,
+            session_scoped: false,
+        },
+        Callbacks {
+            validate: None,
+            on_release: None,
+        },
+    ));
+    let function = Bound::new(
+        py,
+        CachedFunction {
+            vectorcall: Some(cached_function_vectorcall),
+            simple_calls: false,
+            initialized: true,
+            func: py.None(),
+            plan: ArgPlan::default(),
+            hash_funcs: HashFuncs::default(),
+            cache: probe_cache,
+            name: String::new(),
+            session_scoped: false,
+            spinner: None,
+            show_time: false,
+            is_async: false,
+            parameters: PyDict::new(py).unbind(),
+        },
+    )?;
+    let method = Bound::new(
+        py,
+        BoundCachedMethod {
+            vectorcall: Some(bound_method_vectorcall),
+            function: function.clone().unbind(),
+            instance: py.None(),
+        },
+    )?;
+    let function_offset =
+        std::ptr::addr_of!(function.get().vectorcall) as isize - function.as_ptr() as isize;
+    let method_offset =
+        std::ptr::addr_of!(method.get().vectorcall) as isize - method.as_ptr() as isize;
+    let function_type = py.get_type::<CachedFunction>().as_type_ptr();
+    let method_type = py.get_type::<BoundCachedMethod>().as_type_ptr();
+    // SAFETY: attached, at module initialisation, before any other instance exists (and
+    // every instance sets its `vectorcall` field when it is made, so any instance the
+    // interpreter calls has a valid pointer at the offset, measured just above inside an
+    // instance of the same type). `PyType_Modified` drops lookups cached before.
+    unsafe {
+        (*function_type).tp_vectorcall_offset = function_offset;
+        (*function_type).tp_flags |=
+            ffi::Py_TPFLAGS_HAVE_VECTORCALL | ffi::Py_TPFLAGS_METHOD_DESCRIPTOR;
+        ffi::PyType_Modified(function_type);
+        (*method_type).tp_vectorcall_offset = method_offset;
+        (*method_type).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+        ffi::PyType_Modified(method_type);
+    }
+    Ok(())
 }
 
 /// `types.GenericAlias(cls, item)`: what subscripting a generic class gives.

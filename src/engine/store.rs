@@ -191,6 +191,23 @@ impl<V> Store<V> {
         Lookup::Hit(&entry.value, entry.written)
     }
 
+    /// A live entry's value and write time, made the most recently used entry, as
+    /// [`Self::get`] finds it; `None` when the key is missing or has expired, and then the
+    /// store is left as it was (an expired entry stays for `get` to take out and hand back).
+    pub fn get_live(&mut self, key: &[u8], now: impl Now) -> Option<(&V, Instant)> {
+        let RawEntryMut::Occupied(mut found) = self.entries.raw_entry_mut().from_key(key) else {
+            return None;
+        };
+        if found.get().expired(now) {
+            return None;
+        }
+        if self.max_entries.is_some() {
+            found.to_back();
+        }
+        let entry = found.into_mut();
+        Some((&entry.value, entry.written))
+    }
+
     /// Writes a value as the most recently used entry. Whatever had to leave to make room
     /// (expired entries first, then least recently used ones) or was replaced is pushed
     /// onto `removed`.
