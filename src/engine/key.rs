@@ -10,8 +10,6 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use smallvec::SmallVec;
-
 use crate::engine::buffer_hash::{digest, Digest, INLINE_LIMIT};
 
 /// Type tags. One byte each; the value that follows is described next to each tag.
@@ -197,10 +195,12 @@ pub fn session_of(key: &[u8]) -> Option<&[u8]> {
 pub type Pins = Arc<dyn Send + Sync>;
 
 /// An encoded argument key, as the store keeps it. Equality is byte equality of the whole
-/// encoding; the pins ride along and take no part in it.
+/// encoding; the pins ride along and take no part in it. The bytes are shared: the copies
+/// one miss needs (the in-flight table's, the flight's label, the store's) are one
+/// allocation.
 #[derive(Clone)]
 pub struct Key {
-    bytes: Box<[u8]>,
+    bytes: Arc<[u8]>,
     #[allow(dead_code, reason = "never read: held for what it keeps alive")]
     pins: Option<Pins>,
 }
@@ -267,7 +267,7 @@ impl EncodedKey {
 
     pub fn to_key(&self) -> Key {
         Key {
-            bytes: self.buf.as_slice().into(),
+            bytes: Arc::from(self.buf.as_slice()),
             pins: self.pins.clone(),
         }
     }
@@ -311,7 +311,80 @@ impl KeyLike for Key {
 /// nothing for its key.
 pub const KEY_INLINE: usize = 96;
 
-type KeyBuf = SmallVec<[u8; KEY_INLINE]>;
+/// A key's bytes while they are written: in the buffer itself up to [`KEY_INLINE`] bytes,
+/// all of them on the heap beyond. Appending a few bytes while inline is a bounds check and
+/// a copy (a `SmallVec` spends several times that on its general bookkeeping).
+struct KeyBuf {
+    len: usize,
+    inline: [u8; KEY_INLINE],
+    /// Every byte, once there are more than fit inline.
+    heap: Option<Vec<u8>>,
+}
+
+impl Default for KeyBuf {
+    fn default() -> Self {
+        KeyBuf {
+            len: 0,
+            inline: [0; KEY_INLINE],
+            heap: None,
+        }
+    }
+}
+
+impl KeyBuf {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.heap.is_none() {
+            let end = self.len + bytes.len();
+            if let Some(room) = self.inline.get_mut(self.len..end) {
+                room.copy_from_slice(bytes);
+                self.len = end;
+                return;
+            }
+            self.spill(bytes.len());
+        }
+        if let Some(heap) = &mut self.heap {
+            heap.extend_from_slice(bytes);
+        }
+    }
+
+    #[cold]
+    fn spill(&mut self, more: usize) {
+        let mut heap = Vec::with_capacity((self.len + more).max(2 * KEY_INLINE));
+        heap.extend_from_slice(&self.inline[..self.len]);
+        self.heap = Some(heap);
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match &self.heap {
+            Some(heap) => heap,
+            None => &self.inline[..self.len],
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        match &mut self.heap {
+            Some(heap) => heap.truncate(len),
+            None => self.len = self.len.min(len),
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self.heap {
+            Some(heap) => heap,
+            None => self.inline[..self.len].to_vec(),
+        }
+    }
+}
+
+impl std::ops::Deref for KeyBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
 
 /// Builds a key by appending tagged values.
 #[derive(Default)]
@@ -321,9 +394,7 @@ pub struct KeyWriter {
 
 impl KeyWriter {
     pub fn new() -> Self {
-        KeyWriter {
-            buf: SmallVec::new(),
-        }
+        KeyWriter::default()
     }
 
     pub fn finish(self) -> EncodedKey {
@@ -350,7 +421,7 @@ impl KeyWriter {
 
     /// Takes out the bytes written since `mark` (from [`Self::written`]).
     pub fn cut_off(&mut self, mark: usize) -> Vec<u8> {
-        let cut = self.buf[mark..].to_vec();
+        let cut = self.buf.as_slice()[mark..].to_vec();
         self.buf.truncate(mark);
         cut
     }
@@ -360,27 +431,21 @@ impl KeyWriter {
         self.buf.into_vec()
     }
 
-    /// Appends bytes. (SmallVec's own `extend_from_slice` is a general insert, several
-    /// times the cost of this copy for the few bytes a key's parts have.)
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        self.buf.reserve(bytes.len());
-        let len = self.buf.len();
-        // SAFETY: `reserve` made room for `bytes.len()` more bytes after `len`; they are
-        // written before the length is extended over them, and `bytes` cannot overlap the
-        // buffer (it is borrowed while the buffer is borrowed mutably).
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.buf.as_mut_ptr().add(len),
-                bytes.len(),
-            );
-            self.buf.set_len(len + bytes.len());
-        }
+        self.buf.put(bytes);
+    }
+
+    /// A tag and an 8-byte body, in one append.
+    #[inline]
+    fn tag_and(&mut self, tag: Tag, body: [u8; 8]) {
+        let mut both = [tag as u8; 9];
+        both[1..].copy_from_slice(&body);
+        self.put(&both);
     }
 
     pub fn tag(&mut self, tag: Tag) {
-        self.buf.push(tag as u8);
+        self.put(&[tag as u8]);
     }
 
     /// Lengths and counts are always 8 bytes: simple, and never ambiguous.
@@ -389,13 +454,11 @@ impl KeyWriter {
     }
 
     pub fn small_int(&mut self, v: i64) {
-        self.tag(Tag::SmallInt);
-        self.put(&v.to_le_bytes());
+        self.tag_and(Tag::SmallInt, v.to_le_bytes());
     }
 
     pub fn float(&mut self, v: f64) {
-        self.tag(Tag::Float);
-        self.put(&v.to_bits().to_le_bytes());
+        self.tag_and(Tag::Float, v.to_bits().to_le_bytes());
     }
 
     pub fn complex(&mut self, re: f64, im: f64) {
@@ -411,8 +474,8 @@ impl KeyWriter {
     /// and gets the same bytes.
     pub fn tagged_bytes(&mut self, tag: Tag, bytes: &[u8]) {
         if bytes.len() < INLINE_LIMIT {
-            self.tag(tag);
-            self.raw_bytes(bytes);
+            self.tag_and(tag, (bytes.len() as u64).to_le_bytes());
+            self.put(bytes);
         } else {
             self.tagged_digest(tag, bytes.len(), &digest(bytes));
         }
