@@ -8,6 +8,9 @@
 //! - a hit on an entry whose computation wrote elements: [`replay`];
 //! - every call of a session-scoped function: [`session_id`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -17,22 +20,39 @@ use crate::bindings::cache::MissScope;
 use crate::bindings::exit_safe;
 
 /// Whether the app has imported Streamlit (a look in `sys.modules`; nothing is imported).
+/// Asked at every miss, so it is one dictionary lookup with a key whose hash is kept, and
+/// once the answer is yes it stays yes (an app does not un-import Streamlit).
 pub fn streamlit_imported(py: Python<'_>) -> bool {
-    static MODULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
-    let modules = MODULES.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
-        Ok(py
+    static SEEN: AtomicBool = AtomicBool::new(false);
+    static LOOKUP: PyOnceLock<(Py<PyDict>, Py<PyString>)> = PyOnceLock::new();
+    if SEEN.load(Ordering::Relaxed) {
+        return true;
+    }
+    let lookup = LOOKUP.get_or_try_init(py, || -> PyResult<_> {
+        let modules = py
             .import("sys")?
             .getattr("modules")?
-            .cast_into::<PyDict>()?
-            .unbind())
+            .cast_into::<PyDict>()?;
+        Ok((modules.unbind(), PyString::intern(py, "streamlit").unbind()))
     });
-    match modules {
-        Ok(modules) => modules
-            .bind(py)
-            .contains(intern!(py, "streamlit"))
-            .unwrap_or(false),
-        Err(_) => false,
+    let Ok((modules, name)) = lookup else {
+        return false;
+    };
+    // SAFETY: attached (the token); both objects are alive (held in `LOOKUP`), `modules`
+    // is a dict and `name` a str, whose hash is computed once and kept by the string. A
+    // lookup error (which a str key does not raise) is cleared, as "not imported".
+    let found = unsafe {
+        let found = ffi::PyDict_GetItemWithError(modules.as_ptr(), name.as_ptr());
+        if found.is_null() && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+        }
+        found
+    };
+    if found.is_null() {
+        return false;
     }
+    SEEN.store(true, Ordering::Relaxed);
+    true
 }
 
 fn hook<'py>(

@@ -12,12 +12,14 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::PyException;
 use pyo3::intern;
 use pyo3::prelude::*;
+use smallvec::SmallVec;
 
 use crate::bindings::errors::CacheError;
 use crate::bindings::exit_safe;
@@ -27,11 +29,11 @@ use crate::bindings::logging::{
 };
 use crate::engine::clock::{self, Deadline, HitTime, Now};
 use crate::engine::expiry_hint::ExpiryHint;
-use crate::engine::flight::{Flight, FlightLabel, FlightState, Outcome};
+use crate::engine::flight::{self, Flight, FlightLabel, FlightState, Outcome};
 use crate::engine::human::human_duration;
 use crate::engine::key::{Key, KeyLike};
 use crate::engine::process::{self, Generation};
-use crate::engine::store::{Lookup, RemovalCause, Removed, Store, Ttl};
+use crate::engine::store::{LiveLookup, Lookup, RemovalCause, Removed, Store, Ttl};
 use crate::engine::waits::{Participant, WaitGraph};
 
 /// Takes a cache lock. Every cache lock is held only by attached threads and only for
@@ -110,8 +112,16 @@ impl Served {
     }
 }
 
+/// A computation under way, as the in-flight table keeps it.
 struct InFlight {
-    flight: Arc<Flight<Served>>,
+    /// The computation's id (process-wide, never reused: `flight::next_id`).
+    id: u64,
+    /// Who computes it, and on which thread (a task's event loop thread).
+    owner: Participant,
+    thread: ThreadId,
+    /// What waiters wait on: made when the first one comes (most computations never have
+    /// a waiter, and then make none), at once for a background refresh.
+    flight: Option<Arc<Flight<Served>>>,
     /// The asyncio task computing it, for an async function (None: the flight's thread),
     /// held so the task lives while it owns the flight: its address is its identity in
     /// waits and re-entrancy checks, and must not be reused meanwhile.
@@ -119,6 +129,28 @@ struct InFlight {
     /// A background refresh (its id), rather than a caller's computation: a clear takes
     /// it out of the table, since its value will be discarded.
     refresh: Option<u64>,
+}
+
+impl InFlight {
+    /// The flight to wait on, made now if nobody waited before (labelled with the
+    /// function and `key`, for messages).
+    fn flight(&mut self, function: &Arc<str>, key: &[u8]) -> Arc<Flight<Served>> {
+        let (id, owner, thread) = (self.id, self.owner, self.thread);
+        Arc::clone(self.flight.get_or_insert_with(|| {
+            let label = FlightLabel {
+                function: Arc::clone(function),
+                key: Key::from_bytes(key),
+            };
+            Arc::new(Flight::with_id(id, owner, thread, label))
+        }))
+    }
+
+    /// Ends the computation for whoever waits (if anyone does).
+    fn finish(&self, state: impl FnOnce() -> FlightState<Served>) {
+        if let Some(flight) = &self.flight {
+            flight.finish(state());
+        }
+    }
 }
 
 struct CacheState {
@@ -131,6 +163,10 @@ struct CacheState {
     next_refresh: u64,
     /// Keys whose last background refresh failed: not retried before the instant given.
     refresh_cooldown: HashMap<Key, Instant, ahash::RandomState>,
+    /// The current `validate`/`on_release`, swapped when the same function is decorated
+    /// again, so the newest closures are used. Here, under the state lock, so a write that
+    /// pushes values out takes them in the same lock round trip.
+    callbacks: Arc<Callbacks>,
 }
 
 pub struct ResourceCache {
@@ -143,8 +179,6 @@ pub struct ResourceCache {
     /// that, serving it stale (and refreshing it) in the second half.
     fresh_for: Ttl,
     state: Mutex<CacheState>,
-    /// Swapped when the same function is decorated again, so the newest closures are used.
-    callbacks: Mutex<Arc<Callbacks>>,
     hits: AtomicU64,
     misses: AtomicU64,
     created: Instant,
@@ -228,15 +262,24 @@ pub enum Claim {
     Own(OwnerSlot),
 }
 
-/// The right (and duty) to compute one key.
+/// What [`ResourceCache::quick_claim`] settled.
+pub enum QuickClaim<'py> {
+    Hit(Bound<'py, PyAny>),
+    /// The caller computes the key: hand the slot to `get_or_compute`.
+    Own(OwnerSlot),
+    Other,
+}
+
+/// The right (and duty) to compute one key (the key itself is the caller's: it is handed
+/// back to `complete` or `abandon`).
 pub struct OwnerSlot {
-    key: Key,
-    flight: Arc<Flight<Served>>,
+    /// The computation's id in the in-flight table.
+    id: u64,
 }
 
 impl OwnerSlot {
     pub fn flight_id(&self) -> u64 {
-        self.flight.id()
+        self.id
     }
 }
 
@@ -291,9 +334,9 @@ impl ResourceCache {
                 refreshing: HashMap::default(),
                 next_refresh: 0,
                 refresh_cooldown: HashMap::default(),
+                callbacks: Arc::new(callbacks),
             }),
             options,
-            callbacks: Mutex::new(Arc::new(callbacks)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             created: Instant::now(),
@@ -342,13 +385,13 @@ impl ResourceCache {
     }
 
     fn callbacks(&self, py: Python<'_>) -> Arc<Callbacks> {
-        Arc::clone(&lock_attached(py, &self.callbacks))
+        Arc::clone(&lock_attached(py, &self.state).callbacks)
     }
 
     /// Installs the callbacks of a newer decoration; the old ones are dropped unlocked.
     pub fn replace_callbacks(&self, py: Python<'_>, callbacks: Callbacks) {
         let old = std::mem::replace(
-            &mut *lock_attached(py, &self.callbacks),
+            &mut lock_attached(py, &self.state).callbacks,
             Arc::new(callbacks),
         );
         drop(old);
@@ -432,9 +475,9 @@ impl ResourceCache {
                 Lookup::Missing => {}
             }
 
-            if let Some(running) = state.inflight.get(key) {
-                let flight = Arc::clone(&running.flight);
+            if let Some(running) = state.inflight.get_mut(key) {
                 let refreshing_task = refresh_task(py, running);
+                let flight = running.flight(&self.label, key);
                 drop(state);
                 self.release_expired(py, expired)?;
                 if let Some(task) = refreshing_task {
@@ -455,26 +498,10 @@ impl ResourceCache {
                 return Ok(Claim::Wait(WaitRegistration::begin(py, me, flight)?));
             }
 
-            let label = FlightLabel {
-                function: Arc::clone(&self.label),
-                key: Key::from_bytes(key),
-            };
-            let flight = Arc::new(Flight::new(me, label));
-            state.inflight.insert(
-                held.to_key(),
-                InFlight {
-                    flight: Arc::clone(&flight),
-                    owner_task: task.map(|t| t.clone().unbind()),
-                    refresh: None,
-                },
-            );
+            let slot = self.start_flight(&mut state, held, me, task);
             drop(state);
-            let slot = OwnerSlot {
-                key: held.to_key(),
-                flight,
-            };
             if let Err(interrupt) = self.release_expired(py, expired) {
-                self.abandon(py, slot);
+                self.abandon(py, key, slot);
                 return Err(interrupt.into());
             }
             count(&self.misses);
@@ -485,25 +512,62 @@ impl ResourceCache {
         }
     }
 
-    /// The hit that needs nothing but the value: a live entry, no `validate` to ask, no
-    /// background refresh to judge, nothing to replay, no debug record to write. `None`
-    /// for anything else, and nothing is changed then: the caller takes
+    /// Inserts a flight for `held` owned by `me` (and `task`): the caller computes the key.
+    /// One copy of the key serves the table, the flight's label and the slot.
+    fn start_flight(
+        &self,
+        state: &mut CacheState,
+        held: &impl KeyLike,
+        me: Participant,
+        task: Option<&Bound<'_, PyAny>>,
+    ) -> OwnerSlot {
+        let id = flight::next_id();
+        state.inflight.insert(
+            held.to_key(),
+            InFlight {
+                id,
+                owner: me,
+                thread: current_thread(),
+                flight: None,
+                owner_task: task.map(|t| t.clone().unbind()),
+                refresh: None,
+            },
+        );
+        OwnerSlot { id }
+    }
+
+    /// A lookup that settles the common cases in one lock round trip: a live entry that
+    /// needs nothing but its value (no `validate` to ask, no background refresh to judge,
+    /// nothing to replay), or a missing key nobody computes yet, which this thread then
+    /// owns. Anything else (an expired entry to release, a computation to wait for, debug
+    /// records to write) is [`QuickClaim::Other`], with nothing changed: the caller takes
     /// [`Self::get_or_compute`]. Makes no `Py` handle (the value comes back bound), so it
     /// may run before PyO3 is told the thread is attached (see the wrapper's entries).
-    pub fn plain_hit<'py>(&self, py: Python<'py>, key: &[u8]) -> Option<Bound<'py, PyAny>> {
+    pub fn quick_claim<'py>(&self, py: Python<'py>, held: &impl KeyLike) -> QuickClaim<'py> {
         if self.options.has_validate || self.options.background_refresh || debug_enabled() {
-            return None;
+            return QuickClaim::Other;
         }
         let now = self.lookup_time();
         let mut state = lock_attached(py, &self.state);
-        let (stored, _) = state.store.get_live(key, now)?;
-        if stored.replay.is_some() {
-            return None;
+        let hit = match state.store.get_live(held.bytes(), now) {
+            LiveLookup::Hit(stored, _) if stored.replay.is_none() => {
+                Some(stored.value.bind(py).clone())
+            }
+            LiveLookup::Missing => None,
+            _ => return QuickClaim::Other,
+        };
+        if let Some(value) = hit {
+            drop(state);
+            count(&self.hits);
+            return QuickClaim::Hit(value);
         }
-        let value = stored.value.bind(py).clone();
+        if state.inflight.contains_key(held.bytes()) {
+            return QuickClaim::Other;
+        }
+        let slot = self.start_flight(&mut state, held, participant(None), None);
         drop(state);
-        count(&self.hits);
-        Some(value)
+        count(&self.misses);
+        QuickClaim::Own(slot)
     }
 
     /// The synchronous call path: the cached value for `key` (with its replay record),
@@ -516,17 +580,19 @@ impl ResourceCache {
     /// another caller or computing): the scope it returns (inside a Streamlit app, the
     /// spinner and the element recorder) is handed to `compute` and closed when the miss
     /// is over, whatever its outcome; while waiting, its `waiting` runs between slices. A
-    /// hit never calls it.
+    /// hit never calls it. `owned`: the key's flight, when [`Self::quick_claim`] already
+    /// made this caller its owner.
     pub fn get_or_compute<S: MissScope>(
         &self,
         py: Python<'_>,
         key: &impl KeyLike,
+        owned: Option<OwnerSlot>,
         begin_miss: impl Fn() -> PyResult<S>,
         compute: impl FnOnce(&S) -> PyResult<Served>,
         on_stale: impl FnOnce(RefreshTicket),
     ) -> Result<Served, CacheError> {
         let mut scope: Option<S> = None;
-        let outcome = self.serve(py, key, &mut scope, begin_miss, compute, on_stale);
+        let outcome = self.serve(py, key, owned, &mut scope, begin_miss, compute, on_stale);
         // A hit built no scope. A miss closes its own whatever the outcome; an error from
         // closing (a stop requested meanwhile, which Streamlit raises as its spinner goes)
         // reaches the caller when the miss itself succeeded, as with Streamlit's spinner.
@@ -540,10 +606,12 @@ impl ResourceCache {
     }
 
     /// [`Self::get_or_compute`] up to closing the miss scope, which it leaves in `scope`.
+    #[allow(clippy::too_many_arguments)] // the steps of one call, each a closure of the caller's
     fn serve<S: MissScope>(
         &self,
         py: Python<'_>,
         key: &impl KeyLike,
+        mut owned: Option<OwnerSlot>,
         scope: &mut Option<S>,
         begin_miss: impl Fn() -> PyResult<S>,
         compute: impl FnOnce(&S) -> PyResult<Served>,
@@ -556,7 +624,11 @@ impl ResourceCache {
             Ok(())
         };
         loop {
-            match self.claim(py, key, None, &[])? {
+            let claim = match owned.take() {
+                Some(slot) => Claim::Own(slot),
+                None => self.claim(py, key, None, &[])?,
+            };
+            match claim {
                 Claim::Hit {
                     value,
                     replay,
@@ -584,6 +656,7 @@ impl ResourceCache {
                     let owner = OwnerGuard {
                         py,
                         cache: self,
+                        key: key.bytes(),
                         slot: Some(slot),
                     };
                     // An error drops `owner`: the flight fails, waiters retry.
@@ -603,39 +676,78 @@ impl ResourceCache {
     /// caller of this computation gets a value that is still cached (never one already
     /// released). `Err` only for a Ctrl-C or `SystemExit` from `on_release` of a value the
     /// write pushed out (the new value is stored all the same).
-    pub fn complete(&self, py: Python<'_>, slot: OwnerSlot, served: Served) -> PyResult<Served> {
-        let mut removed = Vec::new();
-        let (running, mut state) = self.take_inflight(py, &slot);
+    pub fn complete(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        slot: OwnerSlot,
+        served: Served,
+    ) -> PyResult<Served> {
+        // Usually one value leaves (an eviction) or none: kept inline.
+        let mut removed: SmallVec<[Removed<Stored>; 2]> = SmallVec::new();
+        let (running, mut state) = self.take_inflight(py, key, &slot);
         let stored = Stored::new(py, &served);
         let now = self.write_time();
-        state.store.insert(slot.key, stored, now, &mut removed);
-        self.noted_write(&state, now);
+        // The table's copy of the key moves into the store.
+        let (key, running) = match running {
+            Some((table_key, running)) => (table_key, Some(running)),
+            None => (Key::from_bytes(key), None),
+        };
+        state.store.insert(key, stored, now, &mut removed);
+        if self.expires() {
+            self.noted_write(&state, now);
+        }
+        // The callbacks are needed only to call `on_release` or to log: not for values
+        // that are only let go of.
+        let callbacks = (!removed.is_empty()
+            && (state.callbacks.on_release.is_some() || debug_enabled()))
+        .then(|| Arc::clone(&state.callbacks));
         drop(state);
-        drop(running);
-        slot.flight.finish(FlightState::Done(served.clone_ref(py)));
-        self.release(py, removed)?;
+        // Waiters, if any came, get the value (with no waiter there is no flight).
+        if let Some(running) = running {
+            running.finish(|| FlightState::Done(served.clone_ref(py)));
+        }
+        match callbacks {
+            Some(callbacks) => self.release_while(py, removed, &callbacks, || true)?,
+            None => {
+                for gone in removed {
+                    exit_safe::drop_ref(py, gone.value.value);
+                    if let Some(replay) = gone.value.replay {
+                        exit_safe::drop_ref(py, replay);
+                    }
+                }
+            }
+        }
         Ok(served)
     }
 
     /// Gives a computation up (it raised, or was cancelled): waiters wake and retry.
-    pub fn abandon(&self, py: Python<'_>, slot: OwnerSlot) {
-        let (running, state) = self.take_inflight(py, &slot);
+    pub fn abandon(&self, py: Python<'_>, key: &[u8], slot: OwnerSlot) {
+        let (running, state) = self.take_inflight(py, key, &slot);
         drop(state);
-        drop(running);
-        slot.flight.finish(FlightState::Failed);
+        if let Some((_, running)) = running {
+            running.finish(|| FlightState::Failed);
+        }
     }
 
+    /// Takes the owner's computation of `key` out of the in-flight table, with the table's
+    /// copy of the key; the state stays locked for the caller.
     fn take_inflight(
         &self,
         py: Python<'_>,
+        key: &[u8],
         slot: &OwnerSlot,
-    ) -> (Option<InFlight>, MutexGuard<'_, CacheState>) {
+    ) -> (Option<(Key, InFlight)>, MutexGuard<'_, CacheState>) {
         let mut state = lock_attached(py, &self.state);
-        let mine = match state.inflight.get(&slot.key) {
-            Some(running) if Arc::ptr_eq(&running.flight, &slot.flight) => {
-                state.inflight.remove(&slot.key)
+        // One look: taken out, and put back in the rare case it is another flight (ours
+        // was discarded, and another caller has started computing the key since).
+        let mine = match state.inflight.remove_entry(key) {
+            Some(entry) if entry.1.id == slot.id => Some(entry),
+            Some((key, other)) => {
+                state.inflight.insert(key, other);
+                None
             }
-            _ => None,
+            None => None,
         };
         (mine, state)
     }
@@ -708,11 +820,15 @@ impl ResourceCache {
             function: Arc::clone(&self.label),
             key: key.clone(),
         };
-        let flight = Arc::new(Flight::new(participant(task), label));
+        let (owner, thread) = (participant(task), current_thread());
+        let flight = Arc::new(Flight::new(owner, thread, label));
         state.inflight.insert(
             key.clone(),
             InFlight {
-                flight: Arc::clone(&flight),
+                id: flight.id(),
+                owner,
+                thread,
+                flight: Some(Arc::clone(&flight)),
                 owner_task: task.map(|t| t.clone().unbind()),
                 refresh: Some(ticket.mark.id),
             },
@@ -732,9 +848,7 @@ impl ResourceCache {
         let mut removed = Vec::new();
         let mut state = lock_attached(py, &self.state);
         let running = match state.inflight.get(&mark.key) {
-            Some(running) if Arc::ptr_eq(&running.flight, &flight) => {
-                state.inflight.remove(&mark.key)
-            }
+            Some(running) if running.id == flight.id() => state.inflight.remove(&mark.key),
             _ => None,
         };
         let current = running.is_some();
@@ -808,7 +922,7 @@ impl ResourceCache {
         let mut state = lock_attached(py, &self.state);
         let key = &ticket.mark.key;
         let running = match state.inflight.get(key) {
-            Some(running) if Arc::ptr_eq(&running.flight, &flight) => state.inflight.remove(key),
+            Some(running) if running.id == flight.id() => state.inflight.remove(key),
             _ => None,
         };
         if state.refreshing.get(key) == Some(&ticket.mark.id) {
@@ -832,9 +946,7 @@ impl ResourceCache {
         let state = lock_attached(py, &self.state);
         let found = state.inflight.get(key);
         found.is_some_and(|running| {
-            Arc::ptr_eq(&running.flight, flight)
-                && running.refresh.is_some()
-                && running.owner_task.is_some()
+            running.id == flight.id() && running.refresh.is_some() && running.owner_task.is_some()
         })
     }
 
@@ -851,7 +963,7 @@ impl ResourceCache {
         let task = {
             let state = lock_attached(py, &self.state);
             match state.inflight.get(key) {
-                Some(running) if Arc::ptr_eq(&running.flight, flight) => refresh_task(py, running),
+                Some(running) if running.id == flight.id() => refresh_task(py, running),
                 _ => None,
             }
         };
@@ -878,7 +990,7 @@ impl ResourceCache {
         let taken = {
             let mut state = lock_attached(py, &self.state);
             match state.inflight.get(key) {
-                Some(running) if Arc::ptr_eq(&running.flight, flight) => {
+                Some(running) if running.id == flight.id() => {
                     let taken = state.inflight.remove(key);
                     if let Some(id) = taken.as_ref().and_then(|t| t.refresh) {
                         if state.refreshing.get(key) == Some(&id) {
@@ -893,7 +1005,7 @@ impl ResourceCache {
         let Some(taken) = taken else {
             return false;
         };
-        taken.flight.finish(FlightState::Failed);
+        taken.finish(|| FlightState::Failed);
         drop(taken);
         true
     }
@@ -924,7 +1036,11 @@ impl ResourceCache {
     /// is not one (Ctrl-C, `SystemExit`) is returned, for the caller to raise, once every
     /// other value has been released.
     pub fn release(&self, py: Python<'_>, removed: Vec<Removed<Stored>>) -> PyResult<()> {
-        self.release_while(py, removed, || true)
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let callbacks = self.callbacks(py);
+        self.release_while(py, removed, &callbacks, || true)
     }
 
     /// [`ResourceCache::release`] where there is no caller to raise to (a background
@@ -941,7 +1057,11 @@ impl ResourceCache {
         removed: Vec<Removed<Stored>>,
         go_on: impl Fn() -> bool,
     ) {
-        if let Err(interrupt) = self.release_while(py, removed, go_on) {
+        if removed.is_empty() {
+            return;
+        }
+        let callbacks = self.callbacks(py);
+        if let Err(interrupt) = self.release_while(py, removed, &callbacks, go_on) {
             log_exception(
                 py,
                 "release",
@@ -957,17 +1077,15 @@ impl ResourceCache {
         }
     }
 
+    /// Releases `removed` with `callbacks` (the cache's current ones).
     fn release_while(
         &self,
         py: Python<'_>,
-        removed: Vec<Removed<Stored>>,
+        removed: impl IntoIterator<Item = Removed<Stored>>,
+        callbacks: &Callbacks,
         go_on: impl Fn() -> bool,
     ) -> PyResult<()> {
-        if removed.is_empty() {
-            return Ok(());
-        }
         let mut interrupt: Option<PyErr> = None;
-        let callbacks = self.callbacks(py);
         for Removed {
             value: stored,
             cause,
@@ -1147,7 +1265,7 @@ impl ResourceCache {
             let orphaned: Vec<Key> = state
                 .inflight
                 .iter()
-                .filter(|(_, running)| running.flight.thread() != me)
+                .filter(|(_, running)| running.thread != me)
                 .map(|(key, _)| Key::from_bytes(key))
                 .collect();
             orphaned
@@ -1156,7 +1274,9 @@ impl ResourceCache {
                 .collect()
         };
         for running in orphans {
-            running.flight.wake_listeners_after_fork();
+            if let Some(flight) = &running.flight {
+                flight.wake_listeners_after_fork();
+            }
         }
     }
 }
@@ -1200,7 +1320,7 @@ fn refresh_task(py: Python<'_>, running: &InFlight) -> Option<Py<PyAny>> {
 /// key themselves; the refreshes, when they end, find themselves discarded.
 fn discard_refreshes(refreshes: Vec<InFlight>) {
     for running in refreshes {
-        running.flight.finish(FlightState::Failed);
+        running.finish(|| FlightState::Failed);
     }
 }
 
@@ -1240,8 +1360,17 @@ fn cleared(values: Vec<Stored>) -> Vec<Removed<Stored>> {
 fn participant(task: Option<&Bound<'_, PyAny>>) -> Participant {
     match task {
         Some(task) => Participant::Task(task.as_ptr() as usize),
-        None => Participant::Thread(std::thread::current().id()),
+        None => Participant::Thread(current_thread()),
     }
+}
+
+thread_local! {
+    static THREAD_ID: ThreadId = std::thread::current().id();
+}
+
+/// This thread's id, without `thread::current()`'s reference counting.
+fn current_thread() -> ThreadId {
+    THREAD_ID.with(|id| *id)
 }
 
 /// Who waits for whose flight, across every cache (a cycle can span functions). Held only
@@ -1339,20 +1468,21 @@ fn flight_value(py: Python<'_>, flight: &Flight<Served>) -> Option<Served> {
 struct OwnerGuard<'a, 'py> {
     py: Python<'py>,
     cache: &'a ResourceCache,
+    key: &'a [u8],
     slot: Option<OwnerSlot>,
 }
 
 impl OwnerGuard<'_, '_> {
     fn complete(mut self, served: Served) -> PyResult<Served> {
         let slot = self.slot.take().expect("completed once");
-        self.cache.complete(self.py, slot, served)
+        self.cache.complete(self.py, self.key, slot, served)
     }
 }
 
 impl Drop for OwnerGuard<'_, '_> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            self.cache.abandon(self.py, slot);
+            self.cache.abandon(self.py, self.key, slot);
         }
     }
 }

@@ -24,8 +24,8 @@ use smallvec::SmallVec;
 
 use crate::bindings::app::{self, AppMiss};
 use crate::bindings::cache::{
-    lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, RefreshRun, RefreshTicket,
-    ResourceCache, Served, WaitRegistration,
+    lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, QuickClaim, RefreshRun,
+    RefreshTicket, ResourceCache, Served, WaitRegistration,
 };
 use crate::bindings::encode::{interner, Encoder, HashFuncs};
 use crate::bindings::exit_safe;
@@ -74,36 +74,47 @@ pub struct CachedFunction {
 }
 
 impl CachedFunction {
-    /// A call through any entry: a new reference to the value. A plain hit on simple
-    /// arguments is a key written without an encoder and one look in the store
-    /// (`ResourceCache::plain_hit`); everything else is [`Self::call_with`], run inside
-    /// [`attached`] (see `cached_function_vectorcall`).
+    /// A call through any entry: a new reference to the value. For simple arguments the
+    /// key is written without an encoder, and one lock round trip settles a plain hit, or
+    /// makes this call the owner of a missing key (`ResourceCache::quick_claim`). The rest
+    /// (computing, and everything else) is [`Self::call_with`], run inside [`attached`]
+    /// (see `cached_function_vectorcall`).
     fn call(slf: &Bound<'_, Self>, call: CallArgs<'_, '_>) -> PyResult<*mut ffi::PyObject> {
         let this = slf.get();
         let py = slf.py();
         let mut writer = KeyWriter::new();
-        let simple = this.simple_calls && this.plan.simple_key(&mut writer, call).is_some();
-        if simple {
-            if let Some(value) = this.cache.plain_hit(py, writer.as_bytes()) {
-                return Ok(value.into_ptr());
-            }
+        if !(this.simple_calls && this.plan.simple_key(&mut writer, call).is_some()) {
+            return attached(py, |_| {
+                Self::call_with(slf, call, None, None).map(Py::into_ptr)
+            });
         }
-        let key = simple.then(|| writer.finish());
-        attached(py, |_| Self::call_with(slf, call, key).map(Py::into_ptr))
+        let key = writer.finish();
+        let owned = match this.cache.quick_claim(py, &key) {
+            QuickClaim::Hit(value) => return Ok(value.into_ptr()),
+            QuickClaim::Own(slot) => Some(slot),
+            QuickClaim::Other => None,
+        };
+        attached(py, |_| {
+            Self::call_with(slf, call, Some(key), owned).map(Py::into_ptr)
+        })
     }
 
     /// A call that is not a plain hit. `key`: the call's key when [`Self::call`] already
-    /// wrote it.
+    /// wrote it; `owned`: the key's flight when the call already owns it.
     fn call_with(
         slf: &Bound<'_, Self>,
         call: CallArgs<'_, '_>,
         key: Option<EncodedKey>,
+        owned: Option<OwnerSlot>,
     ) -> PyResult<Py<PyAny>> {
         let this = slf.get();
         let py = slf.py();
         if stack::nearly_exhausted() {
             // Cached recursion (or any deep chain of calls) about to run out of stack: the
             // user's function is called from this frame and needs room of its own.
+            if let (Some(slot), Some(key)) = (owned, &key) {
+                this.cache.abandon(py, key.as_bytes(), slot);
+            }
             return Err(PyRecursionError::new_err(format!(
                 "maximum recursion depth exceeded in '{}': calls nest too deeply for this \
                  thread's stack",
@@ -140,6 +151,7 @@ impl CachedFunction {
             .get_or_compute(
                 py,
                 &key,
+                owned,
                 || this.begin_miss(py, call),
                 |miss| this.invoke_sync(py, miss, call),
                 |ticket| this.refresh_in_background(py, ticket, call),
@@ -206,7 +218,10 @@ impl CachedFunction {
             Served::plain(self.invoke(py, call)?)
         };
         let value = &stored.value;
-        if value.bind(py).is_instance(coroutine_type(py)?)? {
+        // SAFETY: `value` is a live object; the check only reads its type. (Coroutines'
+        // type cannot be subclassed, so the exact check is `isinstance(value,
+        // types.CoroutineType)`.)
+        if unsafe { ffi::PyCoro_CheckExact(value.as_ptr()) } != 0 {
             // The coroutine's `finally` blocks run here.
             let no_args = PyTuple::empty(py);
             exit_safe::call_method(value.bind(py), intern!(py, "close"), &no_args)?;
@@ -695,6 +710,7 @@ impl AsyncCall {
                     py,
                     PendingEntry {
                         cache: Arc::clone(&function.cache),
+                        key: self.key.clone(),
                         slot: Mutex::new(Some(slot)),
                     },
                 )?
@@ -855,6 +871,7 @@ impl FlightWaiter {
 #[pyclass(frozen, module = "fastcache")]
 pub struct PendingEntry {
     cache: Arc<ResourceCache>,
+    key: Key,
     slot: Mutex<Option<OwnerSlot>>,
 }
 
@@ -889,13 +906,13 @@ impl PendingEntry {
         let slot = self.take_slot(py)?;
         Ok(self
             .cache
-            .complete(py, slot, Served { value, replay })?
+            .complete(py, &self.key, slot, Served { value, replay })?
             .value)
     }
 
     fn abandon(&self, py: Python<'_>) -> PyResult<()> {
         let slot = self.take_slot(py)?;
-        self.cache.abandon(py, slot);
+        self.cache.abandon(py, &self.key, slot);
         Ok(())
     }
 }
@@ -903,14 +920,9 @@ impl PendingEntry {
 impl Drop for PendingEntry {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.get_mut().take() {
-            Python::attach(|py| self.cache.abandon(py, slot));
+            Python::attach(|py| self.cache.abandon(py, &self.key, slot));
         }
     }
-}
-
-fn coroutine_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    static COROUTINE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    COROUTINE.import(py, "types", "CoroutineType")
 }
 
 fn async_resolve(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {

@@ -63,6 +63,12 @@ impl FlightLabel {
 /// Flight ids: never reused, so a stale id names no later flight.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A new flight id, for a computation whose [`Flight`] may be made later
+/// ([`Flight::with_id`]: only when someone has to wait for it).
+pub fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 pub struct Flight<V> {
     id: u64,
     /// The thread or task computing it.
@@ -84,12 +90,17 @@ pub struct Flight<V> {
 }
 
 impl<V> Flight<V> {
-    /// A flight computed by `owner`, started on the current thread.
-    pub fn new(owner: Participant, label: FlightLabel) -> Self {
+    /// A flight computed by `owner`, started on `thread` (the current one).
+    pub fn new(owner: Participant, thread: ThreadId, label: FlightLabel) -> Self {
+        Flight::with_id(next_id(), owner, thread, label)
+    }
+
+    /// The flight of a computation that already has its id (from [`next_id`]).
+    pub fn with_id(id: u64, owner: Participant, thread: ThreadId, label: FlightLabel) -> Self {
         Flight {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             owner,
-            thread: std::thread::current().id(),
+            thread,
             label,
             outcome: AtomicU8::new(RUNNING),
             value: OnceLock::new(),
@@ -239,7 +250,8 @@ mod tests {
             function: Arc::from("load"),
             key: Key::from_bytes(&[]),
         };
-        Flight::new(Participant::Thread(thread::current().id()), label)
+        let me = thread::current().id();
+        Flight::new(Participant::Thread(me), me, label)
     }
 
     #[test]

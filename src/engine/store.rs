@@ -84,6 +84,32 @@ pub enum Lookup<'a, V> {
     Missing,
 }
 
+/// Where a store puts the values it lets go of: a `Vec`, or a `SmallVec` kept inline for
+/// the one or two a write usually pushes out.
+pub trait Removals<V> {
+    fn add(&mut self, removed: Removed<V>);
+}
+
+impl<V> Removals<V> for Vec<Removed<V>> {
+    fn add(&mut self, removed: Removed<V>) {
+        self.push(removed);
+    }
+}
+
+impl<V, A: smallvec::Array<Item = Removed<V>>> Removals<V> for smallvec::SmallVec<A> {
+    fn add(&mut self, removed: Removed<V>) {
+        self.push(removed);
+    }
+}
+
+/// The outcome of [`Store::get_live`].
+pub enum LiveLookup<'a, V> {
+    Hit(&'a V, Instant),
+    /// The entry has expired (and is still there).
+    Expired,
+    Missing,
+}
+
 /// Expiry rule shared by every entry: live while `now < written + ttl`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Ttl {
@@ -111,6 +137,7 @@ impl Ttl {
     }
 
     /// When a value written at `written` expires, as a hit compares it.
+    #[inline]
     pub fn deadline(self, written: Instant) -> Option<Deadline> {
         self.expires_at(written).map(Deadline::new)
     }
@@ -118,6 +145,7 @@ impl Ttl {
     /// When a value written at `written` expires; `None` for never, including a ttl so
     /// long that the instant is past what the clock can represent (`ttl=sys.maxsize` is a
     /// common way to say "never").
+    #[inline]
     pub fn expires_at(self, written: Instant) -> Option<Instant> {
         match self {
             Ttl::Never => None,
@@ -167,7 +195,9 @@ impl<V> Store<V> {
 
     /// Takes a removed entry out of the expiry index.
     fn unindex(&mut self, entry: &Entry<V>) {
-        unindex(&mut self.by_write, entry);
+        if self.indexed() {
+            unindex(&mut self.by_write, entry);
+        }
     }
 
     /// Looks a key up; a hit becomes the most recently used entry. Hits do not extend
@@ -191,30 +221,40 @@ impl<V> Store<V> {
         Lookup::Hit(&entry.value, entry.written)
     }
 
-    /// A live entry's value and write time, made the most recently used entry, as
-    /// [`Self::get`] finds it; `None` when the key is missing or has expired, and then the
-    /// store is left as it was (an expired entry stays for `get` to take out and hand back).
-    pub fn get_live(&mut self, key: &[u8], now: impl Now) -> Option<(&V, Instant)> {
+    /// [`Self::get`] without taking anything out: a live entry becomes the most recently
+    /// used, as there; an expired one is only reported, and stays for `get` to take out
+    /// and hand back.
+    pub fn get_live(&mut self, key: &[u8], now: impl Now) -> LiveLookup<'_, V> {
         let RawEntryMut::Occupied(mut found) = self.entries.raw_entry_mut().from_key(key) else {
-            return None;
+            return LiveLookup::Missing;
         };
         if found.get().expired(now) {
-            return None;
+            return LiveLookup::Expired;
         }
         if self.max_entries.is_some() {
             found.to_back();
         }
         let entry = found.into_mut();
-        Some((&entry.value, entry.written))
+        LiveLookup::Hit(&entry.value, entry.written)
     }
 
     /// Writes a value as the most recently used entry. Whatever had to leave to make room
-    /// (expired entries first, then least recently used ones) or was replaced is pushed
-    /// onto `removed`.
-    pub fn insert(&mut self, key: Key, value: V, now: Instant, removed: &mut Vec<Removed<V>>) {
-        if let Some(old) = self.entries.remove(&key) {
+    /// (expired entries first, then least recently used ones) or was replaced is added to
+    /// `removed` (a `Vec`, or an inline `SmallVec` for a caller that expects one or two).
+    /// The key is hashed once.
+    pub fn insert(&mut self, key: Key, value: V, now: Instant, removed: &mut impl Removals<V>) {
+        let hash = self.entries.hasher().hash_one(&key);
+        let replaced = match self
+            .entries
+            .raw_entry_mut()
+            .from_key_hashed_nocheck(hash, &key)
+        {
+            RawEntryMut::Occupied(found) => Some(found.remove()),
+            RawEntryMut::Vacant(_) => None,
+        };
+        if let Some(old) = replaced {
             self.unindex(&old);
-            removed.push(Removed {
+            removed.add(Removed {
                 value: old.value,
                 cause: RemovalCause::Replaced,
             });
@@ -230,15 +270,26 @@ impl<V> Store<V> {
         if self.indexed() {
             self.by_write.insert((now, order), key.clone());
         }
-        self.entries.insert(
-            key,
-            Entry {
-                value,
-                written: now,
-                expires: self.ttl.deadline(now),
-                order,
-            },
-        );
+        let entry = Entry {
+            value,
+            written: now,
+            expires: self.ttl.deadline(now),
+            order,
+        };
+        match self
+            .entries
+            .raw_entry_mut()
+            .from_key_hashed_nocheck(hash, &key)
+        {
+            RawEntryMut::Vacant(vacant) => {
+                vacant.insert_hashed_nocheck(hash, key, entry);
+            }
+            // Taken out above, and nothing was written since.
+            RawEntryMut::Occupied(mut found) => {
+                found.replace_value(entry);
+                found.to_back();
+            }
+        }
     }
 
     /// The value under `key`, expired or not, without touching recency or taking it out.
@@ -247,7 +298,7 @@ impl<V> Store<V> {
     }
 
     /// Evicts (expired entries first, then the least recently used) until a new entry fits.
-    fn make_room(&mut self, max: usize, now: Instant, removed: &mut Vec<Removed<V>>) {
+    fn make_room(&mut self, max: usize, now: Instant, removed: &mut impl Removals<V>) {
         if self.entries.len() >= max {
             self.reap_expired_into(now, usize::MAX, removed);
         }
@@ -255,7 +306,7 @@ impl<V> Store<V> {
             match self.entries.pop_front() {
                 Some((_, entry)) => {
                     self.unindex(&entry);
-                    removed.push(Removed {
+                    removed.add(Removed {
                         value: entry.value,
                         cause: RemovalCause::Evicted,
                     });
@@ -272,7 +323,7 @@ impl<V> Store<V> {
         session: &[u8],
         max: usize,
         now: Instant,
-        removed: &mut Vec<Removed<V>>,
+        removed: &mut impl Removals<V>,
     ) {
         if self.count_prefixed(session) >= max {
             self.reap_expired_into(now, usize::MAX, removed);
@@ -285,7 +336,7 @@ impl<V> Store<V> {
                 .find(|k| k.starts_with(session))
                 .cloned();
             match lru.and_then(|k| self.remove(&k)) {
-                Some(value) => removed.push(Removed {
+                Some(value) => removed.add(Removed {
                     value,
                     cause: RemovalCause::Evicted,
                 }),
@@ -344,7 +395,10 @@ impl<V> Store<V> {
         removed
     }
 
-    fn reap_expired_into(&mut self, now: Instant, limit: usize, removed: &mut Vec<Removed<V>>) {
+    fn reap_expired_into(&mut self, now: Instant, limit: usize, removed: &mut impl Removals<V>) {
+        if !self.indexed() {
+            return;
+        }
         for _ in 0..limit {
             let Some(oldest) = self.by_write.first_entry() else {
                 return;
@@ -354,7 +408,7 @@ impl<V> Store<V> {
             }
             let key = oldest.remove();
             if let Some(entry) = self.entries.remove(&key) {
-                removed.push(Removed {
+                removed.add(Removed {
                     value: entry.value,
                     cause: RemovalCause::Expired,
                 });
