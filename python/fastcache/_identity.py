@@ -28,7 +28,9 @@ from fastcache import _fastcache
 
 # Per code object: a Streamlit rerun re-executes the same compiled script, so the same code
 # object comes back and its source need not be read again.
-_identity_by_code: dict[int, tuple[weakref.ref[types.CodeType], str]] = {}
+# A code object can be executed under another module name or given another qualname (and
+# `getsource` follows a `__wrapped__` attribute), so those are checked before reuse.
+_identity_by_code: dict[int, tuple[weakref.ref[types.CodeType], str, str, str]] = {}
 
 _BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.BuiltinMethodType)
 
@@ -56,26 +58,35 @@ def _source_or_fingerprint(func: Any) -> str:
 def _code_identity(func: types.FunctionType) -> str:
     """Module, qualname, source and code of a plain function, remembered per code object."""
     code = func.__code__
-    remembered = _identity_by_code.get(id(code))
-    if remembered is not None and remembered[0]() is code:
-        return remembered[1]
+    module, qualname = str(func.__module__), func.__qualname__
+    reusable = not hasattr(func, "__wrapped__")
+    remembered = _identity_by_code.get(id(code)) if reusable else None
+    if (
+        remembered is not None
+        and remembered[0]() is code
+        and remembered[1] == module
+        and remembered[2] == qualname
+    ):
+        return remembered[3]
     # The source alone is not enough: lambdas on one line share it, and so does a
     # `functools.wraps` wrapper with the function it wraps (`getsource` follows
     # `__wrapped__`). The code object tells them apart.
     identity = "\x00".join(
         (
-            str(func.__module__),
-            func.__qualname__,
+            module,
+            qualname,
             _source_or_fingerprint(func),
             _fastcache.identity_bytes(code).hex(),
         )
     )
+    if not reusable:
+        return identity
     key = id(code)
 
     def forget(_ref: weakref.ref[types.CodeType], key: int = key) -> None:
         _identity_by_code.pop(key, None)
 
-    _identity_by_code[key] = (weakref.ref(code, forget), identity)
+    _identity_by_code[key] = (weakref.ref(code, forget), module, qualname, identity)
     return identity
 
 
