@@ -10,6 +10,7 @@ import datetime
 import functools
 import inspect
 import types
+import weakref
 from collections.abc import Callable, Mapping
 from typing import (
     Any,
@@ -56,6 +57,10 @@ class CacheResourceDecorator(Protocol):
 
 
 def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P, R]:
+    if type(func) is types.FunctionType:
+        reuse = _reused.get(id(func.__code__))
+        if reuse is not None and reuse.fits(func):
+            return reuse.wrap(func, options)
     # Over `@staticmethod` or `@classmethod`: cache the function inside and keep the method
     # kind outside, so `A().s(1)`, `A.s(1)` and `A.build(1)` bind as the class wrote them.
     if isinstance(func, (staticmethod, classmethod)):
@@ -86,10 +91,129 @@ def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P
     is_async = inspect.iscoroutinefunction(func)
     name = getattr(func, "__name__", type(func).__name__)
     qualname = getattr(func, "__qualname__", name)
-    wrapper = _fastcache.CachedFunction(
+    params, identity = parameters(func), function_identity(func)
+    wrapper = _construct(func, params, identity, name, qualname, is_async, options)
+    functools.update_wrapper(wrapper, func)
+    _Reuse.remember(func, wrapper, params, identity, is_async)
+    if is_async:
+        _mark_coroutine_function(wrapper, func)
+    return wrapper
+
+
+# Default values a rerun's `def` is known to give back unchanged when it gives back the
+# same objects: immutable atoms, whose content cannot have changed in between.
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
+class _Reuse:
+    """What decorating one plain function found, kept for the next decoration of the same
+    code object. A Streamlit rerun executes the same compiled script again: each `def`
+    makes a new function object with the same code, module, qualname and (for constant
+    defaults) the same defaults, so its signature, its identity and what
+    `functools.update_wrapper` copies need not be worked out again. Kept only for a
+    function with no closure, nothing in its `__dict__` and defaults that are immutable
+    atoms; anything else goes the whole way every time."""
+
+    __slots__ = (
+        "attributes",
+        "code",
+        "defaults",
+        "identity",
+        "is_async",
+        "keyword_defaults",
+        "module",
+        "name",
+        "parameters",
+        "qualname",
+    )
+
+    def __init__(
+        self, func: types.FunctionType, wrapper: Any, params: Any, identity: str, is_async: bool
+    ) -> None:
+        code = func.__code__
+        key = id(code)
+
+        def forget(_ref: weakref.ref[types.CodeType], key: int = key) -> None:
+            _reused.pop(key, None)
+
+        self.code = weakref.ref(code, forget)
+        self.module = func.__module__
+        self.qualname = func.__qualname__
+        self.name = func.__name__
+        self.defaults = func.__defaults__
+        self.keyword_defaults = tuple((func.__kwdefaults__ or {}).items())
+        self.parameters = params
+        self.identity = identity
+        self.is_async = is_async
+        attributes = dict(wrapper.__dict__)
+        del attributes["__wrapped__"]
+        self.attributes = attributes
+
+    @staticmethod
+    def remember(func: Any, wrapper: Any, params: Any, identity: str, is_async: bool) -> None:
+        if (
+            type(func) is not types.FunctionType
+            or func.__closure__ is not None
+            or func.__dict__
+            or not all(type(v) in _ATOMS for v in func.__defaults__ or ())
+            or not all(type(v) in _ATOMS for v in (func.__kwdefaults__ or {}).values())
+        ):
+            return
+        if len(_reused) >= _REUSE_LIMIT:
+            _reused.clear()
+        _reused[id(func.__code__)] = _Reuse(func, wrapper, params, identity, is_async)
+
+    def fits(self, func: types.FunctionType) -> bool:
+        """Whether ``func`` is made by the same `def` as the remembered function, with
+        nothing in it that could differ."""
+        if (
+            self.code() is not func.__code__
+            or func.__closure__ is not None
+            or func.__dict__
+            or func.__defaults__ is not self.defaults
+            or func.__module__ != self.module
+            or func.__qualname__ != self.qualname
+            or func.__name__ != self.name
+        ):
+            return False
+        keyword_defaults = func.__kwdefaults__ or {}
+        if len(keyword_defaults) != len(self.keyword_defaults):
+            return False
+        return all(keyword_defaults.get(k, _MISSING) is v for k, v in self.keyword_defaults)
+
+    def wrap(self, func: Any, options: Options) -> Any:
+        """The decoration of ``func`` (which :meth:`fits`), from what was remembered."""
+        wrapper = _construct(
+            func, self.parameters, self.identity, self.name, self.qualname, self.is_async, options
+        )
+        attributes = wrapper.__dict__
+        attributes.update(self.attributes)
+        attributes["__wrapped__"] = func
+        if self.is_async:
+            _mark_coroutine_function(wrapper, func)
+        return wrapper
+
+
+_MISSING = object()
+# Code objects remembered at most (a script has a few dozen cached functions; scripts that
+# make code objects without end start the table afresh).
+_REUSE_LIMIT = 1024
+_reused: dict[int, _Reuse] = {}
+
+
+def _construct(
+    func: Any,
+    params: Any,
+    identity: str,
+    name: str,
+    qualname: str,
+    is_async: bool,
+    options: Options,
+) -> Any:
+    return _fastcache.CachedFunction(
         func,
-        parameters(func),
-        function_identity(func),
+        params,
+        identity,
         name,
         qualname,
         options.ttl_secs,
@@ -100,14 +224,10 @@ def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P
         options.hash_funcs,
         options.session_scoped,
         is_async,
-        dict(options.given),
+        options.given,  # never changed; cache_parameters() hands out copies
         _spinner_texts(options.show_spinner, qualname),
         options.show_time,
     )
-    functools.update_wrapper(wrapper, func)
-    if is_async:
-        _mark_coroutine_function(wrapper, func)
-    return wrapper
 
 
 def _spinner_texts(show_spinner: Any, qualname: str) -> tuple[str, str] | None:
@@ -245,20 +365,20 @@ class CacheResourceAPI:
         A ``CachedFunction`` (with ``clear()``, ``cache_clear()``, ``cache_info()`` and
         ``cache_parameters()``), or, without ``func``, a decorator that makes one.
         """
-        options = Options(
-            ttl=ttl,
-            max_entries=max_entries,
-            show_spinner=show_spinner,
-            show_time=show_time,
-            validate=validate,
-            hash_funcs=hash_funcs,
-            on_release=on_release,
-            scope=scope,
-            refresh_mode=refresh_mode,
+        decorate = _decorator(
+            ttl,
+            max_entries,
+            show_spinner,
+            show_time,
+            validate,
+            hash_funcs,
+            on_release,
+            scope,
+            refresh_mode,
         )
         if func is None:
-            return _Decorate(options)
-        return _wrap(func, options)
+            return decorate
+        return _wrap(func, decorate.options)
 
     @staticmethod
     def clear() -> None:
@@ -267,16 +387,77 @@ class CacheResourceAPI:
         _fastcache.clear_all()
 
 
+# Decorators made of plain option values (no callbacks, no hash_funcs), by value and type:
+# a rerun decorates with the same ones again, and they need not be checked again. `Options`
+# is never changed once made, so one object serves every decoration that gave the same
+# values.
+_PLAIN_OPTION_TYPES = frozenset({type(None), bool, int, float, str, datetime.timedelta})
+_DECORATORS_LIMIT = 256
+_decorators_by_value: dict[tuple[Any, ...], _Decorate] = {}
+
+
+def _decorator(
+    ttl: Any,
+    max_entries: Any,
+    show_spinner: Any,
+    show_time: Any,
+    validate: Any,
+    hash_funcs: Any,
+    on_release: Any,
+    scope: Any,
+    refresh_mode: Any,
+) -> _Decorate:
+    """The decorator for these options, checked (a bad value raises here)."""
+    plain = (
+        validate is None
+        and hash_funcs is None
+        and on_release is None
+        and type(ttl) in _PLAIN_OPTION_TYPES
+        and type(max_entries) in _PLAIN_OPTION_TYPES
+        and type(show_spinner) in _PLAIN_OPTION_TYPES
+        and type(show_time) in _PLAIN_OPTION_TYPES
+        and type(scope) is str
+        and type(refresh_mode) is str
+    )
+    if plain:
+        # The types are part of the key: `ttl=1` and `ttl=True` are equal, and one is an
+        # error.
+        key = (
+            type(ttl), ttl, type(max_entries), max_entries, type(show_spinner), show_spinner,
+            type(show_time), show_time, scope, refresh_mode,
+        )  # fmt: skip
+        known = _decorators_by_value.get(key)
+        if known is not None:
+            return known
+    options = Options(
+        ttl=ttl,
+        max_entries=max_entries,
+        show_spinner=show_spinner,
+        show_time=show_time,
+        validate=validate,
+        hash_funcs=hash_funcs,
+        on_release=on_release,
+        scope=scope,
+        refresh_mode=refresh_mode,
+    )
+    decorate = _Decorate(options)
+    if plain:
+        if len(_decorators_by_value) >= _DECORATORS_LIMIT:
+            _decorators_by_value.clear()
+        _decorators_by_value[key] = decorate
+    return decorate
+
+
 class _Decorate:
     """``cache_resource(...)`` without a function: applies the options it was given."""
 
-    __slots__ = ("_options",)
+    __slots__ = ("options",)
 
     def __init__(self, options: Options) -> None:
-        self._options = options
+        self.options = options
 
     def __call__(self, func: Callable[P, R], /) -> _fastcache.CachedFunction[P, R]:
-        return _wrap(func, self._options)
+        return _wrap(func, self.options)
 
 
 cache_resource = CacheResourceAPI()

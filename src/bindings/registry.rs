@@ -17,7 +17,9 @@ use crate::engine::key::session_prefix;
 /// an old wrapper included).
 #[derive(Default)]
 struct Registry {
-    by_identity: HashMap<String, Arc<ResourceCache>>,
+    /// Keyed by the whole identity string (module, qualname, source, code), hashed with
+    /// ahash: every rerun looks each decorated function up here, and the string is long.
+    by_identity: HashMap<String, Arc<ResourceCache>, ahash::RandomState>,
     all: Vec<Weak<ResourceCache>>,
 }
 
@@ -28,13 +30,13 @@ static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
 /// replaced cache's entries are released through its own `on_release`.
 pub fn cache_for(
     py: Python<'_>,
-    identity: String,
+    identity: &str,
     name: String,
     options: CacheOptions,
     callbacks: Callbacks,
 ) -> PyResult<Arc<ResourceCache>> {
     let mut registry = lock_attached(py, &REGISTRY);
-    if let Some(existing) = registry.by_identity.get(&identity) {
+    if let Some(existing) = registry.by_identity.get(identity) {
         if *existing.options() == options {
             let existing = Arc::clone(existing);
             drop(registry);
@@ -45,7 +47,9 @@ pub fn cache_for(
     let cache = Arc::new(ResourceCache::new(name, options, callbacks));
     registry.all.retain(|weak| weak.strong_count() > 0);
     registry.all.push(Arc::downgrade(&cache));
-    let replaced = registry.by_identity.insert(identity, Arc::clone(&cache));
+    let replaced = registry
+        .by_identity
+        .insert(identity.to_owned(), Arc::clone(&cache));
     drop(registry);
     if let Some(old) = replaced {
         if debug_enabled() {

@@ -344,7 +344,7 @@ impl CachedFunction {
         py: Python<'_>,
         func: Py<PyAny>,
         params: &Bound<'_, PyAny>,
-        identity: String,
+        identity: &str,
         name: String,
         qualname: String,
         ttl_secs: f64,
