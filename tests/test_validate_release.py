@@ -4,6 +4,7 @@ may call cached functions."""
 
 from __future__ import annotations
 
+import collections
 import gc
 import logging
 import sys
@@ -459,6 +460,163 @@ def test_waiters_on_a_computation_cleared_meanwhile_get_a_live_value(in_thread, 
     assert connect(1) is value
     connect.clear()
     released.assert_each_released_once(value)
+
+
+# --- one object stored under several keys ----------------------------------------------
+# A function that returns the same object for different arguments (a singleton client, a
+# pooled connection): the object is released when its last entry leaves, never while
+# another key still stores it and callers still receive it.
+
+
+class SharedConnection:
+    """A cached function whose first computation of keys 1 and 2 returns one shared object;
+    every other computation returns a fresh `Resource`."""
+
+    def __init__(self, on_release, *, prime=True, **options):
+        self.shared = Resource("shared")
+        self.rejected = None  # the object `validate` turns down, when options ask for it
+        self.computed = collections.Counter()
+        if "validate" in options:
+            options["validate"] = lambda value: value is not self.rejected
+
+        @cache_resource(on_release=on_release, **options)
+        def connect(x):
+            self.computed[x] += 1
+            if x in (1, 2) and self.computed[x] == 1:
+                return self.shared
+            return Resource(x)
+
+        self.connect = connect
+        if prime:
+            assert connect(1) is self.shared and connect(2) is self.shared
+
+    def reject(self, key):
+        """A hit on `key` whose `validate` fails: the entry leaves and is recomputed."""
+        self.rejected = self.shared
+        try:
+            assert self.connect(key) is not self.shared
+        finally:
+            self.rejected = None
+
+
+# Each path takes key 1's entry out, yields while key 2 still stores the shared object,
+# then takes key 2's out the same way.
+
+
+def _shared_clear_args(released):
+    s = SharedConnection(released)
+    s.connect.clear(1)
+    yield s
+    s.connect.clear(2)
+
+
+def _shared_lru_eviction(released):
+    s = SharedConnection(released, max_entries=2)
+    s.connect(2)
+    s.connect(3)  # key 1 is the least recently used
+    yield s  # (its check hits key 2)
+    s.connect(3)
+    s.connect(4)  # key 2 is the least recently used
+
+
+def _shared_ttl_expiry(released):
+    s = SharedConnection(released, prime=False, ttl=1.2)
+    assert s.connect(1) is s.shared
+    time.sleep(0.6)
+    assert s.connect(2) is s.shared  # written 0.6 s after key 1
+    time.sleep(0.65)  # key 1 has expired, key 2 has not
+    assert s.connect(1) is not s.shared  # the expired entry left, whoever took it out
+    yield s
+    deadline = time.monotonic() + HANG_TIMEOUT
+    while released.count(s.shared) == 0:  # key 2 expires; the expiry thread releases it
+        assert time.monotonic() < deadline, "the last entry's expiry never released it"
+        time.sleep(0.01)
+
+
+def _shared_validate_failure(released):
+    s = SharedConnection(released, validate=True)
+    s.reject(1)
+    yield s
+    s.reject(2)
+
+
+SHARED_PATHS = {
+    "clear(args)": _shared_clear_args,
+    "lru-eviction": _shared_lru_eviction,
+    "ttl-expiry": _shared_ttl_expiry,
+    "validate-failure": _shared_validate_failure,
+}
+
+
+@pytest.mark.parametrize("path", SHARED_PATHS.values(), ids=SHARED_PATHS.keys())
+def test_an_object_under_two_keys_is_released_only_when_its_last_entry_leaves(path, released):
+    steps = path(released)
+    s = next(steps)
+    assert released.count(s.shared) == 0, "released while key 2 still stores it"
+    assert s.connect(2) is s.shared, "key 2 no longer serves the shared object"
+    assert s.computed[2] == 1, "key 2 was computed again"
+    next(steps, None)
+    released.assert_each_released_once(s.shared)
+    others = [v for v in released.values if v is not s.shared]
+    fastcache.cache_resource.clear()
+    released.assert_each_released_once(s.shared, *others)  # never twice
+
+
+@pytest.mark.parametrize("clear", ["function", "global"], ids=["clear()", "cache_resource.clear()"])
+def test_clearing_a_cache_releases_an_object_under_several_keys_once(clear, released):
+    s = SharedConnection(released)
+    third = s.connect(3)
+    {"function": s.connect.clear, "global": fastcache.cache_resource.clear}[clear]()
+    released.assert_each_released_once(s.shared, third)
+    assert len(released) == 2
+
+
+def test_an_object_returned_by_two_functions_is_released_by_each(released):
+    # Each cache owns its values: the rule counts the entries of one cache.
+    shared = Resource("shared")
+
+    @cache_resource(on_release=released)
+    def first(x):
+        return shared
+
+    @cache_resource(on_release=released)
+    def second(x):
+        return shared
+
+    assert first(1) is shared and second(1) is shared
+    first.clear()
+    assert released.count(shared) == 1
+    assert second(1) is shared
+    second.clear()
+    assert released.count(shared) == 2
+
+
+def test_a_write_of_the_same_object_over_its_evicted_sibling_keeps_it(released):
+    s = SharedConnection(released, max_entries=1)  # storing key 2 evicted key 1
+    assert released.count(s.shared) == 0
+    assert s.connect(2) is s.shared
+    s.connect(3)
+    released.assert_each_released_once(s.shared)
+
+
+def test_on_release_added_by_a_redecoration_counts_the_entries_already_stored(released):
+    shared = Resource("shared")
+
+    def define(on_release):
+        @cache_resource(on_release=on_release)
+        def pooled(x):
+            return shared
+
+        return pooled
+
+    pooled = define(None)
+    assert pooled(1) is shared and pooled(2) is shared
+    pooled = define(released)  # same options: the cache stays, with the new on_release
+    pooled.clear(1)
+    assert released.count(shared) == 0
+    assert pooled(2) is shared
+    pooled.clear(2)
+    released.assert_each_released_once(shared)
 
 
 # --- on_release errors and re-entry ----------------------------------------------------

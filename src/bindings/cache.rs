@@ -79,6 +79,13 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// The cached object's identity, by which the store counts the entries holding it
+    /// (`on_release` runs when the last of them leaves). The address is stable and unique
+    /// while the store holds its reference.
+    fn identity(&self) -> usize {
+        self.value.as_ptr() as usize
+    }
+
     fn new(py: Python<'_>, served: &Served) -> Self {
         Stored {
             value: served.value.clone_ref(py),
@@ -324,12 +331,16 @@ impl ResourceCache {
         } else {
             fresh_for
         };
+        let mut store = Store::new(keep_for, options.max_entries);
+        if callbacks.on_release.is_some() {
+            store.track_sharing(Stored::identity);
+        }
         ResourceCache {
             label: Arc::from(name.as_str()),
             name,
             fresh_for,
             state: Mutex::new(CacheState {
-                store: Store::new(keep_for, options.max_entries),
+                store,
                 inflight: HashMap::default(),
                 refreshing: HashMap::default(),
                 next_refresh: 0,
@@ -390,10 +401,12 @@ impl ResourceCache {
 
     /// Installs the callbacks of a newer decoration; the old ones are dropped unlocked.
     pub fn replace_callbacks(&self, py: Python<'_>, callbacks: Callbacks) {
-        let old = std::mem::replace(
-            &mut lock_attached(py, &self.state).callbacks,
-            Arc::new(callbacks),
-        );
+        let mut state = lock_attached(py, &self.state);
+        if callbacks.on_release.is_some() {
+            state.store.track_sharing(Stored::identity);
+        }
+        let old = std::mem::replace(&mut state.callbacks, Arc::new(callbacks));
+        drop(state);
         drop(old);
     }
 
@@ -468,8 +481,8 @@ impl ResourceCache {
                         }
                     }
                 }
-                Lookup::Expired(old) => {
-                    expired = Some(old);
+                Lookup::Expired(gone) => {
+                    expired = Some(gone);
                     reason = MissReason::Expired;
                 }
                 Lookup::Missing => {}
@@ -781,18 +794,13 @@ impl ResourceCache {
         if verdict {
             return Ok(Some(value));
         }
-        let removed = lock_attached(py, &self.state)
-            .store
-            .remove_if(key, |stored| stored.value.is(&value));
+        let removed =
+            lock_attached(py, &self.state)
+                .store
+                .remove_if(key, RemovalCause::Invalid, |stored| stored.value.is(&value));
         drop(value);
         if let Some(stale) = removed {
-            self.release(
-                py,
-                vec![Removed {
-                    value: stale,
-                    cause: RemovalCause::Invalid,
-                }],
-            )?;
+            self.release(py, vec![stale])?;
         }
         Ok(None)
     }
@@ -863,21 +871,24 @@ impl ResourceCache {
                 state.store.insert(mark.key, stored, now, &mut removed);
                 self.noted_write(&state, now);
                 // A refresh returning the object already cached (a singleton, a pooled
-                // client) replaced nothing: that object is still being served.
+                // client) replaced nothing: that object is still being served. (With an
+                // `on_release`, the store marks it still stored anyway; this keeps the
+                // debug log from recording a release.)
                 removed.retain(|gone| !gone.value.value.is(&value));
                 (Some(FlightState::Done(refreshed)), None)
             }
             Ok(value) => {
+                // The stale object was released by the clear, unless another key still
+                // stores it (then the check below finds it).
                 let already_released = value.is(&stale);
-                let still_stored = state
-                    .store
-                    .peek(&mark.key)
-                    .is_some_and(|stored| stored.value.is(&value));
+                let unstored = Stored::new(py, &Served::plain(value));
+                let still_stored = state.store.holds_same(&unstored)
+                    || state
+                        .store
+                        .peek(&mark.key)
+                        .is_some_and(|stored| stored.value.is(&unstored.value));
                 if !already_released && !still_stored {
-                    removed.push(Removed {
-                        value: Stored::new(py, &Served::plain(value)),
-                        cause: RemovalCause::Cleared,
-                    });
+                    removed.push(Removed::gone(unstored, RemovalCause::Cleared));
                 }
                 (None, None)
             }
@@ -1018,20 +1029,16 @@ impl ResourceCache {
         }
     }
 
-    fn release_expired(&self, py: Python<'_>, expired: Option<Stored>) -> PyResult<()> {
+    fn release_expired(&self, py: Python<'_>, expired: Option<Removed<Stored>>) -> PyResult<()> {
         match expired {
-            Some(value) => self.release(
-                py,
-                vec![Removed {
-                    value,
-                    cause: RemovalCause::Expired,
-                }],
-            ),
+            Some(gone) => self.release(py, vec![gone]),
             None => Ok(()),
         }
     }
 
     /// Hands values that left the cache to `on_release`, one by one, with no lock held.
+    /// An entry that left while another entry still stores the same object is only let go
+    /// of: the object is released when its last entry leaves.
     /// An `Exception` there is logged and never stops the others; a `BaseException` that
     /// is not one (Ctrl-C, `SystemExit`) is returned, for the caller to raise, once every
     /// other value has been released.
@@ -1089,6 +1096,7 @@ impl ResourceCache {
         for Removed {
             value: stored,
             cause,
+            still_stored,
         } in removed
         {
             if !go_on() {
@@ -1100,6 +1108,10 @@ impl ResourceCache {
                 created_in,
             } = stored;
             drop(replay);
+            if still_stored {
+                exit_safe::drop_ref(py, value);
+                continue;
+            }
             if !process::created_here(created_in) {
                 // Inherited through a fork: the parent still owns what it holds (its
                 // connection, file or directory), so the child only lets go of it.
@@ -1165,7 +1177,7 @@ impl ResourceCache {
             (state.store.drain(), refreshes)
         };
         discard_refreshes(refreshes);
-        self.release(py, cleared(values))
+        self.release(py, values)
     }
 
     /// Removes every entry of one browser session (keys starting with `session`, its key
@@ -1188,10 +1200,11 @@ impl ResourceCache {
                 .iter()
                 .filter_map(|key| state.inflight.remove(key))
                 .collect();
-            (state.store.remove_prefixed(session), refreshes)
+            let values = state.store.remove_prefixed(session, RemovalCause::Cleared);
+            (values, refreshes)
         };
         discard_refreshes(refreshes);
-        self.release(py, cleared(values))
+        self.release(py, values)
     }
 
     /// Whether entries are kept per browser session.
@@ -1210,10 +1223,10 @@ impl ResourceCache {
                 Some(running) if running.refresh.is_some() => state.inflight.remove(key),
                 _ => None,
             };
-            (state.store.remove(key), refresh)
+            (state.store.remove(key, RemovalCause::Cleared), refresh)
         };
         discard_refreshes(refresh.into_iter().collect());
-        self.release(py, cleared(value.into_iter().collect()))
+        self.release(py, value.into_iter().collect())
     }
 
     /// Lowers the expiry marks (this cache's and the reaper's) for a value written at
@@ -1300,7 +1313,7 @@ impl Drop for ResourceCache {
             return;
         }
         // Refused (only possible inside a GC traversal): the values go with the closure.
-        let _ = Python::try_attach(|py| self.release_in_background(py, cleared(values)));
+        let _ = Python::try_attach(|py| self.release_in_background(py, values));
     }
 }
 
@@ -1344,16 +1357,6 @@ fn start_refresh(state: &mut CacheState, held: &impl KeyLike, now: HitTime) -> O
         key: held.to_key(),
         id,
     })
-}
-
-fn cleared(values: Vec<Stored>) -> Vec<Removed<Stored>> {
-    values
-        .into_iter()
-        .map(|value| Removed {
-            value,
-            cause: RemovalCause::Cleared,
-        })
-        .collect()
 }
 
 /// The caller as a participant in waits: its asyncio task, or else its thread.

@@ -9,12 +9,18 @@
 //! starting with its session's field (`key::session_prefix`): `max_entries` then counts per
 //! session, and one session's entries can be taken out together.
 //!
+//! One object may be stored under several keys (a function returning a singleton client
+//! for different arguments). A store asked to track sharing counts its entries per value
+//! identity, and marks a value that leaves while another entry still stores it
+//! ([`Removed::still_stored`]): the caller lets go of that entry without releasing the
+//! object, which is released when its last entry leaves. Stores not asked pay nothing.
+//!
 //! Expiry has its own index, ordered by write time (with one ttl for every entry, that is
 //! expiry order): finding the expired entries, or the next expiry, looks at those entries
 //! only, never at the live ones — a store of a million live entries costs the reaper
 //! nothing until some expire.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use hashlink::linked_hash_map::RawEntryMut;
@@ -55,6 +61,53 @@ impl RemovalCause {
 pub struct Removed<V> {
     pub value: V,
     pub cause: RemovalCause,
+    /// Another entry still stores the same object (by identity, in a store that tracks
+    /// sharing): the object did not leave, only this entry did, so it is not released.
+    pub still_stored: bool,
+}
+
+impl<V> Removed<V> {
+    /// A value that left for good (no other entry holds it, or nobody tracks sharing).
+    pub fn gone(value: V, cause: RemovalCause) -> Self {
+        Removed {
+            value,
+            cause,
+            still_stored: false,
+        }
+    }
+}
+
+/// How many entries store each object, by the identity a value gives it.
+struct Sharing<V> {
+    /// A value's identity: equal for two values that are the same object, and stable while
+    /// the store holds the value (an object's address, for a reference the store owns).
+    identity: fn(&V) -> usize,
+    counts: HashMap<usize, usize, ahash::RandomState>,
+}
+
+// Kept out of line: the store's paths stay as small as they were for stores that do not
+// track sharing.
+impl<V> Sharing<V> {
+    #[inline(never)]
+    fn stored(&mut self, value: &V) {
+        *self.counts.entry((self.identity)(value)).or_insert(0) += 1;
+    }
+
+    /// One entry holding `value` left; true when another still holds the same object.
+    #[inline(never)]
+    fn left(&mut self, value: &V) -> bool {
+        let id = (self.identity)(value);
+        match self.counts.get_mut(&id) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                true
+            }
+            _ => {
+                self.counts.remove(&id);
+                false
+            }
+        }
+    }
 }
 
 struct Entry<V> {
@@ -80,7 +133,7 @@ pub enum Lookup<'a, V> {
     /// The value and when it was written (background refresh judges staleness by it).
     Hit(&'a V, Instant),
     /// The entry had expired; it has been taken out and is returned for release.
-    Expired(V),
+    Expired(Removed<V>),
     Missing,
 }
 
@@ -163,6 +216,8 @@ pub struct Store<V> {
     by_write: BTreeMap<(Instant, u64), Key>,
     /// Numbers writes, so two writes at the same instant keep distinct index positions.
     writes: u64,
+    /// Entries per stored object, once [`Self::track_sharing`] asked for it.
+    sharing: Option<Sharing<V>>,
 }
 
 impl<V> Store<V> {
@@ -173,7 +228,41 @@ impl<V> Store<V> {
             max_entries,
             by_write: BTreeMap::new(),
             writes: 0,
+            sharing: None,
         }
+    }
+
+    /// From now on, counts the entries storing each object (`identity` tells objects
+    /// apart) so that a value leaving while another entry stores the same object is marked
+    /// [`Removed::still_stored`]. The entries already stored are counted now; asking again
+    /// changes nothing.
+    pub fn track_sharing(&mut self, identity: fn(&V) -> usize) {
+        if self.sharing.is_some() {
+            return;
+        }
+        let mut sharing = Sharing {
+            identity,
+            counts: HashMap::default(),
+        };
+        for entry in self.entries.values() {
+            sharing.stored(&entry.value);
+        }
+        self.sharing = Some(sharing);
+    }
+
+    /// Whether some entry stores the same object as `value` (false when sharing is not
+    /// tracked).
+    pub fn holds_same(&self, value: &V) -> bool {
+        self.sharing
+            .as_ref()
+            .is_some_and(|sharing| sharing.counts.contains_key(&(sharing.identity)(value)))
+    }
+
+    /// Wraps a value whose entry was just taken out, marking it when the same object is
+    /// still stored under another key.
+    #[inline(always)] // a branch where sharing is not tracked: removals cost what they did
+    fn leaving(&mut self, value: V, cause: RemovalCause) -> Removed<V> {
+        leaving(&mut self.sharing, value, cause)
     }
 
     pub fn len(&self) -> usize {
@@ -211,7 +300,8 @@ impl<V> Store<V> {
         if found.get().expired(now) {
             let entry = found.remove();
             unindex(&mut self.by_write, &entry);
-            return Lookup::Expired(entry.value);
+            let gone = leaving(&mut self.sharing, entry.value, RemovalCause::Expired);
+            return Lookup::Expired(gone);
         }
         // Recency only matters when something can be evicted for it.
         if self.max_entries.is_some() {
@@ -241,8 +331,12 @@ impl<V> Store<V> {
     /// Writes a value as the most recently used entry. Whatever had to leave to make room
     /// (expired entries first, then least recently used ones) or was replaced is added to
     /// `removed` (a `Vec`, or an inline `SmallVec` for a caller that expects one or two).
-    /// The key is hashed once.
+    /// The key is hashed once. The new value counts as stored before anything leaves, so an
+    /// entry holding the same object that leaves now is marked still stored.
     pub fn insert(&mut self, key: Key, value: V, now: Instant, removed: &mut impl Removals<V>) {
+        if let Some(sharing) = &mut self.sharing {
+            sharing.stored(&value);
+        }
         let hash = self.entries.hasher().hash_one(&key);
         let replaced = match self
             .entries
@@ -254,10 +348,7 @@ impl<V> Store<V> {
         };
         if let Some(old) = replaced {
             self.unindex(&old);
-            removed.add(Removed {
-                value: old.value,
-                cause: RemovalCause::Replaced,
-            });
+            removed.add(self.leaving(old.value, RemovalCause::Replaced));
         }
         if let Some(max) = self.max_entries {
             match session_of(&key) {
@@ -306,10 +397,7 @@ impl<V> Store<V> {
             match self.entries.pop_front() {
                 Some((_, entry)) => {
                     self.unindex(&entry);
-                    removed.add(Removed {
-                        value: entry.value,
-                        cause: RemovalCause::Evicted,
-                    });
+                    removed.add(self.leaving(entry.value, RemovalCause::Evicted));
                 }
                 None => break,
             }
@@ -335,11 +423,8 @@ impl<V> Store<V> {
                 .keys()
                 .find(|k| k.starts_with(session))
                 .cloned();
-            match lru.and_then(|k| self.remove(&k)) {
-                Some(value) => removed.add(Removed {
-                    value,
-                    cause: RemovalCause::Evicted,
-                }),
+            match lru.and_then(|k| self.remove(&k, RemovalCause::Evicted)) {
+                Some(gone) => removed.add(gone),
                 None => break,
             }
         }
@@ -353,7 +438,7 @@ impl<V> Store<V> {
     }
 
     /// Takes out every entry whose key starts with `prefix` (one session's entries).
-    pub fn remove_prefixed(&mut self, prefix: &[u8]) -> Vec<V> {
+    pub fn remove_prefixed(&mut self, prefix: &[u8], cause: RemovalCause) -> Vec<Removed<V>> {
         let keys: Vec<Key> = self
             .entries
             .keys()
@@ -361,29 +446,39 @@ impl<V> Store<V> {
             .cloned()
             .collect();
         keys.iter()
-            .filter_map(|k| self.remove(k.as_bytes()))
+            .filter_map(|k| self.remove(k.as_bytes(), cause))
             .collect()
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+    pub fn remove(&mut self, key: &[u8], cause: RemovalCause) -> Option<Removed<V>> {
         let entry = self.entries.remove(key)?;
         self.unindex(&entry);
-        Some(entry.value)
+        Some(self.leaving(entry.value, cause))
     }
 
     /// Removes the entry under `key` only when `is_same` says it is still the one the
     /// caller saw (a validate that failed must not remove a value written since).
-    pub fn remove_if(&mut self, key: &[u8], is_same: impl FnOnce(&V) -> bool) -> Option<V> {
+    pub fn remove_if(
+        &mut self,
+        key: &[u8],
+        cause: RemovalCause,
+        is_same: impl FnOnce(&V) -> bool,
+    ) -> Option<Removed<V>> {
         match self.entries.get(key) {
-            Some(entry) if is_same(&entry.value) => self.remove(key),
+            Some(entry) if is_same(&entry.value) => self.remove(key, cause),
             _ => None,
         }
     }
 
-    /// Takes every entry out, oldest use first.
-    pub fn drain(&mut self) -> Vec<V> {
+    /// Takes every entry out (cleared), oldest use first. An object stored under several
+    /// keys is unmarked once: at its last entry.
+    pub fn drain(&mut self) -> Vec<Removed<V>> {
         self.by_write.clear();
-        self.entries.drain().map(|(_, e)| e.value).collect()
+        let entries: Vec<V> = self.entries.drain().map(|(_, e)| e.value).collect();
+        entries
+            .into_iter()
+            .map(|value| self.leaving(value, RemovalCause::Cleared))
+            .collect()
     }
 
     /// Takes out the expired entries, oldest write first, at most `limit` of them (so a
@@ -408,10 +503,7 @@ impl<V> Store<V> {
             }
             let key = oldest.remove();
             if let Some(entry) = self.entries.remove(&key) {
-                removed.add(Removed {
-                    value: entry.value,
-                    cause: RemovalCause::Expired,
-                });
+                removed.add(self.leaving(entry.value, RemovalCause::Expired));
             }
         }
     }
@@ -420,6 +512,20 @@ impl<V> Store<V> {
     pub fn next_expiry(&self) -> Option<Instant> {
         let (&(oldest, _), _) = self.by_write.first_key_value()?;
         self.ttl.expires_at(oldest)
+    }
+}
+
+/// [`Store::leaving`], for a caller that holds a borrow of the entries.
+#[inline(always)] // as `Store::leaving`
+fn leaving<V>(sharing: &mut Option<Sharing<V>>, value: V, cause: RemovalCause) -> Removed<V> {
+    let still_stored = match sharing {
+        Some(sharing) => sharing.left(&value),
+        None => false,
+    };
+    Removed {
+        value,
+        cause,
+        still_stored,
     }
 }
 
@@ -454,7 +560,7 @@ mod tests {
         store.insert(key(1), "a", t0, &mut removed);
         assert_eq!(hit(&mut store, 1, t0 + Duration::from_secs(9)), Some("a"));
         match store.get(&key(1), t0 + Duration::from_secs(10)) {
-            Lookup::Expired(v) => assert_eq!(v, "a"),
+            Lookup::Expired(gone) => assert_eq!(gone.value, "a"),
             _ => panic!("entry should have expired at written + ttl"),
         }
         assert!(store.is_empty());
@@ -470,7 +576,7 @@ mod tests {
         }
         assert!(matches!(
             store.get(&key(1), t0 + Duration::from_secs(10)),
-            Lookup::Expired(1)
+            Lookup::Expired(Removed { value: 1, .. })
         ));
     }
 
@@ -479,7 +585,10 @@ mod tests {
         let t0 = Instant::now();
         let mut zero = Store::new(Ttl::from_secs(0.0), None);
         zero.insert(key(1), 1, t0, &mut Vec::new());
-        assert!(matches!(zero.get(&key(1), t0), Lookup::Expired(1)));
+        assert!(matches!(
+            zero.get(&key(1), t0),
+            Lookup::Expired(Removed { value: 1, .. })
+        ));
         assert_eq!(Ttl::from_secs(-5.0), Ttl::After(Duration::ZERO));
         assert_eq!(Ttl::from_secs(f64::INFINITY), Ttl::Never);
         let mut never = Store::new(Ttl::Never, None);
@@ -590,7 +699,10 @@ mod tests {
         assert_eq!(removed.iter().map(|r| r.value).collect::<Vec<_>>(), vec![1]);
         let late = t0 + Duration::from_secs(5);
         assert_eq!(store.peek(&key(2)), Some(&2), "expired, but still there");
-        assert!(matches!(store.get(&key(2), late), Lookup::Expired(2)));
+        assert!(matches!(
+            store.get(&key(2), late),
+            Lookup::Expired(Removed { value: 2, .. })
+        ));
     }
 
     #[test]
@@ -598,8 +710,10 @@ mod tests {
         let t0 = Instant::now();
         let mut store = Store::new(Ttl::Never, None);
         store.insert(key(1), 7, t0, &mut Vec::new());
-        assert_eq!(store.remove_if(&key(1), |v| *v == 6), None);
-        assert_eq!(store.remove_if(&key(1), |v| *v == 7), Some(7));
+        let invalid = RemovalCause::Invalid;
+        assert!(store.remove_if(&key(1), invalid, |v| *v == 6).is_none());
+        let gone = store.remove_if(&key(1), invalid, |v| *v == 7).unwrap();
+        assert_eq!((gone.value, gone.cause), (7, invalid));
         assert!(store.is_empty());
     }
 
@@ -620,7 +734,7 @@ mod tests {
         let reaped = store.reap_expired(t0 + Duration::from_millis(1000), usize::MAX);
         assert_eq!(reaped.iter().map(|r| r.value).collect::<Vec<_>>(), vec![0]);
         assert_eq!(store.next_expiry(), Some(t0 + Duration::from_millis(1300)));
-        let mut rest = store.drain();
+        let mut rest: Vec<_> = store.drain().into_iter().map(|r| r.value).collect();
         rest.sort();
         assert_eq!(rest, vec![1, 2, 3, 4]);
         assert!(store.is_empty());
@@ -692,16 +806,21 @@ mod tests {
             store.insert(session_key("a", n), ("a", n), t0, &mut removed);
             store.insert(session_key("ab", n), ("ab", n), t0, &mut removed);
         }
-        let mut gone = store.remove_prefixed(&crate::engine::key::session_prefix("a"));
+        let cleared = RemovalCause::Cleared;
+        let mut gone: Vec<_> = store
+            .remove_prefixed(&crate::engine::key::session_prefix("a"), cleared)
+            .into_iter()
+            .map(|r| r.value)
+            .collect();
         gone.sort();
         assert_eq!(gone, vec![("a", 0), ("a", 1), ("a", 2)]);
         assert_eq!(store.len(), 3);
         assert!(store
-            .remove_prefixed(&crate::engine::key::session_prefix("a"))
+            .remove_prefixed(&crate::engine::key::session_prefix("a"), cleared)
             .is_empty());
         assert_eq!(
             store
-                .remove_prefixed(&crate::engine::key::session_prefix("ab"))
+                .remove_prefixed(&crate::engine::key::session_prefix("ab"), cleared)
                 .len(),
             3
         );
@@ -767,13 +886,22 @@ mod tests {
             store.insert(key(k), k, t0 + Duration::from_secs(k as u64), &mut removed);
         }
         store.insert(key(3), 3, t0 + Duration::from_secs(3), &mut removed); // evicts 0
-        assert_eq!(store.remove(&key(1)), Some(1));
-        assert_eq!(store.remove_if(&key(2), |v| *v == 2), Some(2));
+        let cleared = RemovalCause::Cleared;
+        assert_eq!(store.remove(&key(1), cleared).map(|r| r.value), Some(1));
+        let gone = store.remove_if(&key(2), cleared, |v| *v == 2);
+        assert_eq!(gone.map(|r| r.value), Some(2));
         assert_eq!(store.next_expiry(), Some(t0 + Duration::from_secs(13)));
         let reaped = store.reap_expired(t0 + Duration::from_secs(100), usize::MAX);
         assert_eq!(reaped.iter().map(|r| r.value).collect::<Vec<_>>(), vec![3]);
         store.insert(key(4), 4, t0, &mut removed);
-        assert_eq!(store.drain(), vec![4]);
+        assert_eq!(
+            store
+                .drain()
+                .into_iter()
+                .map(|r| r.value)
+                .collect::<Vec<_>>(),
+            vec![4]
+        );
         assert_eq!(store.next_expiry(), None);
     }
 
@@ -802,7 +930,7 @@ mod tests {
                         let _ = store.get(&key(k), now);
                     }
                     4 => {
-                        store.remove(&key(k));
+                        store.remove(&key(k), RemovalCause::Cleared);
                     }
                     _ => {
                         let expected: Vec<u64> = store
@@ -826,6 +954,164 @@ mod tests {
                 for entry in store.entries.values() {
                     assert!(store.by_write.contains_key(&(entry.written, entry.order)));
                 }
+            }
+        }
+    }
+
+    /// Test values are their own identity: equal numbers stand for one shared object.
+    fn sharing_store(ttl: Ttl, max_entries: Option<usize>) -> Store<u32> {
+        let mut store = Store::new(ttl, max_entries);
+        store.track_sharing(|v: &u32| *v as usize);
+        store
+    }
+
+    fn marks(removed: &[Removed<u32>]) -> Vec<(u32, bool)> {
+        removed.iter().map(|r| (r.value, r.still_stored)).collect()
+    }
+
+    #[test]
+    fn an_object_under_two_keys_leaves_unmarked_only_with_its_last_entry() {
+        let t0 = Instant::now();
+        let mut store = sharing_store(Ttl::Never, None);
+        store.insert(key(1), 7, t0, &mut Vec::new());
+        store.insert(key(2), 7, t0, &mut Vec::new());
+        store.insert(key(3), 8, t0, &mut Vec::new());
+        let first = store.remove(&key(1), RemovalCause::Cleared).unwrap();
+        assert!(first.still_stored, "key 2 still stores it");
+        assert!(store.holds_same(&7));
+        let other = store.remove(&key(3), RemovalCause::Cleared).unwrap();
+        assert!(!other.still_stored);
+        let last = store.remove_if(&key(2), RemovalCause::Invalid, |_| true);
+        assert!(!last.unwrap().still_stored);
+        assert!(!store.holds_same(&7));
+    }
+
+    #[test]
+    fn eviction_of_a_shared_object_is_marked_while_another_key_holds_it() {
+        let t0 = Instant::now();
+        let mut store = sharing_store(Ttl::Never, Some(2));
+        let mut removed = Vec::new();
+        store.insert(key(1), 7, t0, &mut removed);
+        store.insert(key(2), 7, t0, &mut removed);
+        store.insert(key(3), 8, t0, &mut removed); // evicts key 1
+        store.insert(key(4), 9, t0, &mut removed); // evicts key 2, the last 7
+        assert_eq!(marks(&removed), vec![(7, true), (7, false)]);
+    }
+
+    #[test]
+    fn an_entry_pushed_out_by_a_write_of_the_same_object_is_marked() {
+        let t0 = Instant::now();
+        let mut store = sharing_store(Ttl::Never, Some(1));
+        let mut removed = Vec::new();
+        store.insert(key(1), 7, t0, &mut removed);
+        store.insert(key(1), 7, t0, &mut removed); // replaced by itself
+        store.insert(key(2), 7, t0, &mut removed); // evicted for itself
+        assert_eq!(marks(&removed), vec![(7, true), (7, true)]);
+        assert!(store.holds_same(&7));
+        assert_eq!(marks(&store.drain()), vec![(7, false)]);
+    }
+
+    #[test]
+    fn expiry_of_a_shared_object_is_marked_until_its_last_entry() {
+        let t0 = Instant::now();
+        let mut store = sharing_store(Ttl::from_secs(10.0), None);
+        store.insert(key(1), 7, t0, &mut Vec::new());
+        store.insert(key(2), 7, t0 + Duration::from_secs(5), &mut Vec::new());
+        let at = t0 + Duration::from_secs(11);
+        assert_eq!(marks(&store.reap_expired(at, usize::MAX)), vec![(7, true)]);
+        match store.get(&key(2), t0 + Duration::from_secs(15)) {
+            Lookup::Expired(gone) => assert!(!gone.still_stored),
+            _ => panic!("key 2 should have expired"),
+        }
+    }
+
+    #[test]
+    fn a_drain_leaves_each_distinct_object_unmarked_once() {
+        let t0 = Instant::now();
+        let mut store = sharing_store(Ttl::Never, None);
+        for (k, v) in [(1, 7), (2, 8), (3, 7), (4, 7), (5, 9)] {
+            store.insert(key(k), v, t0, &mut Vec::new());
+        }
+        let mut unmarked: Vec<u32> = store
+            .drain()
+            .into_iter()
+            .filter(|r| !r.still_stored)
+            .map(|r| r.value)
+            .collect();
+        unmarked.sort_unstable();
+        assert_eq!(unmarked, vec![7, 8, 9]);
+        assert!(!store.holds_same(&7));
+    }
+
+    #[test]
+    fn a_session_removal_marks_an_object_another_session_still_stores() {
+        let t0 = Instant::now();
+        let mut store = sharing_store(Ttl::Never, None);
+        store.insert(session_key("a", 1), 7, t0, &mut Vec::new());
+        store.insert(session_key("b", 1), 7, t0, &mut Vec::new());
+        let prefix = crate::engine::key::session_prefix("a");
+        let gone = store.remove_prefixed(&prefix, RemovalCause::Cleared);
+        assert_eq!(marks(&gone), vec![(7, true)]);
+    }
+
+    #[test]
+    fn tracking_counts_the_entries_already_stored() {
+        let t0 = Instant::now();
+        let mut store: Store<u32> = Store::new(Ttl::Never, None);
+        store.insert(key(1), 7, t0, &mut Vec::new());
+        store.insert(key(2), 7, t0, &mut Vec::new());
+        let untracked = store.remove(&key(1), RemovalCause::Cleared).unwrap();
+        assert!(!untracked.still_stored, "nobody asked to track sharing");
+        store.insert(key(1), 7, t0, &mut Vec::new());
+        store.track_sharing(|v: &u32| *v as usize);
+        store.track_sharing(|_: &u32| 0); // asking again changes nothing
+        assert!(
+            store
+                .remove(&key(1), RemovalCause::Cleared)
+                .unwrap()
+                .still_stored
+        );
+        assert!(
+            !store
+                .remove(&key(2), RemovalCause::Cleared)
+                .unwrap()
+                .still_stored
+        );
+    }
+
+    /// Under every sequence of operations, a value leaves marked exactly when another entry
+    /// still stores it, and the counts match the entries.
+    #[test]
+    fn sharing_marks_agree_with_the_entries_left() {
+        let t0 = Instant::now();
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut store = sharing_store(Ttl::from_secs(3.0), Some(6));
+        let mut clock = 0u64;
+        for step in 0..5000u64 {
+            clock += next(3);
+            let now = t0 + Duration::from_millis(clock * 100);
+            let k = next(12) as i64;
+            let mut removed = Vec::new();
+            match next(5) {
+                0..=2 => store.insert(key(k), next(4) as u32, now, &mut removed),
+                3 => removed.extend(store.remove(&key(k), RemovalCause::Cleared)),
+                _ => removed.extend(store.reap_expired(now, usize::MAX)),
+            }
+            for gone in &removed {
+                let stored = store.entries.values().any(|e| e.value == gone.value);
+                assert_eq!(gone.still_stored, stored, "step {step}");
+            }
+            let counts = &store.sharing.as_ref().unwrap().counts;
+            assert_eq!(counts.values().sum::<usize>(), store.len(), "step {step}");
+            for (&id, &count) in counts {
+                let held = store.entries.values().filter(|e| e.value as usize == id);
+                assert_eq!(held.count(), count, "step {step}");
             }
         }
     }
