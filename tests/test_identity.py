@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import math
 import textwrap
 import threading
+import warnings
 import weakref
 from datetime import timedelta
 
@@ -505,6 +507,61 @@ def test_closures_from_one_factory_over_different_values_are_distinct(factory):
 def test_closures_from_one_factory_over_equal_values_share_the_cache(factory):
     first = factory(["A", 1])(1)
     assert factory(["A", 1])(1) is first
+
+
+# Iterators a closure or a default may hold: state that moves on, with no content two
+# decorations could compare (pickling itertools objects is deprecated since Python 3.12).
+CAPTURED_ITERATORS = {
+    "itertools.count": itertools.count,
+    "itertools.cycle": lambda: itertools.cycle("ab"),
+    "itertools.islice": lambda: itertools.islice(range(100), 50),
+    "itertools.chain": lambda: itertools.chain([1], [2]),
+    "generator": lambda: (n for n in range(100)),
+    "map": lambda: map(str, range(100)),
+    "filter": lambda: filter(None, range(100)),
+    "zip": lambda: zip(range(100), range(100)),
+}
+
+
+def make_numbering(source, ids):
+    @cache_resource
+    def number(x):
+        return Resource((source, x, next(ids, None)))
+
+    return number
+
+
+def make_numbering_with_default(source, ids):
+    @cache_resource
+    def number(x, _ids=ids):
+        return Resource((source, x, next(_ids, None)))
+
+    return number
+
+
+@pytest.mark.parametrize("factory", [make_numbering, make_numbering_with_default])
+@pytest.mark.parametrize("iterator", CAPTURED_ITERATORS.values(), ids=CAPTURED_ITERATORS.keys())
+def test_closures_over_iterators_decorate_without_warnings_and_count_them_by_class(
+    factory, iterator
+):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = factory("A", iterator())
+        value = first(1)
+        ids = iterator()
+        next(ids)  # how far an iterator has gone is no part of the identity
+        # A rerun over a fresh iterator finds the cache, as for other values without content.
+        assert factory("A", ids)(1) is value
+        # What else the closure holds still tells closures apart.
+        assert factory("B", iterator())(1).label[0] == "B"
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("iterator", CAPTURED_ITERATORS.values(), ids=CAPTURED_ITERATORS.keys())
+def test_a_captured_iterator_does_not_warn_when_warnings_are_errors(iterator):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert make_numbering("A", iterator())(1).label[:2] == ("A", 1)
 
 
 _FACTORY_APP = """

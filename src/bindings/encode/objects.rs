@@ -293,6 +293,14 @@ impl Encoder<'_> {
         if self.dataframe_like(obj)? {
             return Ok(());
         }
+        if self.mode == Mode::Identity && is_iterator(obj) {
+            // A captured iterator (an itertools counter, a generator, a map, filter or zip
+            // object) is state that moves on: what it yields next is no content two
+            // decorations could compare, and pickling itertools objects (what `reduce`
+            // would ask) is deprecated. It counts by its class, as other values without
+            // content do, so a rerun over a fresh one finds its cache.
+            return self.by_type(obj);
+        }
         if customises_reduce(ty) {
             return self.with_hash_eq_fallback(obj, ty, |e| e.reduce(obj, ty));
         }
@@ -601,6 +609,12 @@ fn sweep_dead_mocks(by_id: &Bound<'_, PyDict>) -> PyResult<()> {
         by_id.del_item(id)?;
     }
     Ok(())
+}
+
+/// Whether `obj` is an iterator (its type has `__next__`).
+fn is_iterator(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: `obj` is a valid object pointer; the check only reads its type's slot.
+    unsafe { pyo3::ffi::PyIter_Check(obj.as_ptr()) != 0 }
 }
 
 /// Whether an exception from `__reduce_ex__` is a refusal to be pickled.
