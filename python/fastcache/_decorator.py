@@ -18,7 +18,6 @@ from typing import (
     NamedTuple,
     ParamSpec,
     Protocol,
-    SupportsFloat,
     TypeAlias,
     TypeVar,
     overload,
@@ -32,9 +31,22 @@ from fastcache._signature import parameters
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
+class RealNumber(Protocol):
+    """A number of seconds as ``ttl`` takes it: any real number (``int``, ``float``,
+    ``Fraction``, numpy numbers), which converts to a float and adds to one. At run time
+    ``ttl`` takes ``numbers.Real``; type checkers cannot check against that class (``int``
+    and ``float`` are only registered with it), so this is its shape. ``Decimal`` does not
+    have it (it does not add to a float) and is refused, as at run time."""
+
+    def __float__(self) -> float: ...
+    def __add__(self, other: float, /) -> Any: ...
+
+
 #: What ``ttl`` accepts: seconds (any real number), a ``timedelta``, a duration string
-#: such as ``"1h"`` or ``"2 days"``, or None for no expiry.
-TTL: TypeAlias = float | SupportsFloat | datetime.timedelta | str | None
+#: such as ``"1h"`` or ``"2 days"``, or None for no expiry. (A ``bool`` passes as an int
+#: here, which no type can exclude; at run time it is refused.)
+TTL: TypeAlias = float | RealNumber | datetime.timedelta | str | None
 #: What ``scope`` accepts.
 Scope: TypeAlias = Literal["global", "session"]
 #: What ``refresh_mode`` accepts.

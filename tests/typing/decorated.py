@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Callable, Coroutine
+from fractions import Fraction
 from typing import Any, assert_type
 
 import fastcache
+import numpy
 from fastcache import BoundCachedMethod, CachedFunction, CacheInfo, cache_resource
 
 
@@ -75,6 +77,10 @@ assert_type(applied.__wrapped__("db"), Connection)
 # Every accepted ttl spelling.
 for ttl in (None, 60, 1.5, "1h", datetime.timedelta(hours=1)):
     cache_resource(plain, ttl=ttl)
+# Any real number, numpy's included.
+cache_resource(plain, ttl=Fraction(3, 2))
+cache_resource(plain, ttl=numpy.float32(1.5))
+cache_resource(plain, ttl=numpy.int64(60))
 cache_resource(plain, refresh_mode="background", ttl=30)
 
 

@@ -4,6 +4,8 @@ are exactly the marked ones. (Never run: it is wrong on purpose.)"""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastcache import cache_resource
 
 
@@ -39,6 +41,7 @@ hits: int = load.cache_info().hit  # mistake: no such field
 cache_resource(plain, scope="sesion")  # mistake: scope typo
 cache_resource(plain, refresh_mode="backgroud")  # mistake: refresh_mode typo
 cache_resource(plain, ttl=[60])  # mistake: ttl of the wrong type
+cache_resource(plain, ttl=Decimal(60))  # mistake: a Decimal ttl is refused at run time
 cache_resource(plain, max_entries="8")  # mistake: max_entries of the wrong type
 cache_resource(plain, show_spinner=1)  # mistake: show_spinner of the wrong type
 cache_resource(plain, validate=True)  # mistake: validate is not callable
