@@ -140,6 +140,39 @@ def test_fastcaches_global_clear_releases_every_sessions_values(separate_session
     assert sorted(app_state.released) == [("cart", "cart 1"), ("cart", "cart 2")]
 
 
+# Every session's entry holds one process-wide pool: it is released when the last
+# session holding it ends, never while another session is still served it.
+SHARED_POOL_APP = """
+import fastcache
+import app_support
+
+POOL = app_support.functions.setdefault("pool", {"id": "pool"})
+
+@fastcache.cache_resource(
+    scope="session", on_release=lambda value: app_support.released.append(value["id"])
+)
+def pool():
+    app_support.runs["pool"] += 1
+    return POOL
+
+import streamlit as st
+st.text(pool()["id"])
+"""
+
+
+def test_a_pool_shared_by_sessions_is_released_when_the_last_of_them_ends(
+    separate_sessions, app_state
+):
+    a, b = AppTest.from_string(SHARED_POOL_APP), AppTest.from_string(SHARED_POOL_APP)
+    assert _shown(a) == "pool" and _shown(b) == "pool"
+    assert app_state.runs["pool"] == 2  # one entry per session, both holding the pool
+    caching.clear_session_resource_cache(separate_sessions(a))
+    assert app_state.released == [], "released while session b still holds it"
+    assert _shown(b) == "pool" and app_state.runs["pool"] == 2  # b's entry still serves it
+    caching.clear_session_resource_cache(separate_sessions(b))
+    assert app_state.released == ["pool"]
+
+
 SESSION_ERROR = (
     "A session-scoped cache was accessed outside of the app execution thread. Make sure "
     "all session-scoped caches are read during rendering and not read in background threads."
