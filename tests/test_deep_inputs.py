@@ -144,7 +144,79 @@ print(
     assert outcome(code) == "RecursionError RecursionError"
 
 
-def test_cached_recursion_beyond_the_stack_is_a_recursion_error_not_a_crash():
+# Cached recursions of every call shape: a plain function (its simple arguments keyed
+# without an encoder), a method, one whose argument goes through hash_funcs (the encoder)
+# and one with validate (every call takes the full lookup).
+# Each made function captures a number of its own, so none finds another's cache (one
+# `def` decorated again with the same captured values would).
+RECURSIONS = """
+import functools, itertools
+
+made = itertools.count()
+
+def recursion(decorate):
+    own = next(made)
+
+    @decorate
+    def depth(n):
+        return own * 0 if n == 0 else depth(n - 1) + 1
+    return depth
+
+def method_recursion(decorate):
+    own = next(made)
+
+    class Tree:
+        @decorate
+        def depth(_self, n):
+            return own * 0 if n == 0 else _self.depth(n - 1) + 1
+    return Tree().depth
+
+class Level:
+    def __init__(self, n):
+        self.n = n
+
+SHAPES = {
+    "plain": lambda: recursion(fastcache.cache_resource),
+    "method": lambda: method_recursion(fastcache.cache_resource),
+    "hash_funcs": lambda: hashed(),
+    "validate": lambda: recursion(fastcache.cache_resource(validate=lambda value: True)),
+}
+
+def hashed():
+    own = next(made)
+
+    @fastcache.cache_resource(hash_funcs={Level: lambda level: level.n})
+    def depth(level):
+        return own * 0 if level.n == 0 else depth(Level(level.n - 1)) + 1
+
+    def call(n):
+        try:
+            return depth(Level(n))
+        except fastcache.UserHashError as exc:
+            # CPython 3.12+ may stop the recursion itself, inside the hash function.
+            if isinstance(exc.__cause__, RecursionError):
+                raise RecursionError("in the hash function") from exc
+            raise
+    return call
+"""
+
+
+@pytest.mark.parametrize("stack_kib", [256, 1024, 2048, 8192])
+def test_cached_recursion_beyond_the_stack_is_a_recursion_error_not_a_crash(stack_kib):
+    code = (
+        ON_A_THREAD
+        + RECURSIONS
+        + f"""
+sys.setrecursionlimit(10_000_000)
+print(*(
+    on_a_thread({stack_kib} * 1024, lambda: make()(1_000_000)) for make in SHAPES.values()
+))
+"""
+    )
+    assert outcome(code).split() == ["RecursionError"] * 4
+
+
+def test_cached_recursion_beyond_the_main_threads_stack_is_a_recursion_error():
     code = """
         import sys
         import fastcache
@@ -178,6 +250,79 @@ def test_cached_recursion_reaches_a_thousand_levels():
         print(depth(1000))
         """
     assert outcome(code) == "1000"
+
+
+def test_cached_recursion_ten_thousand_deep_completes_on_an_8_mib_thread_as_lru_cache_does():
+    # On CPython 3.11 lru_cache reaches this depth on 8 MiB, and so must fastcache, with
+    # the same result. CPython 3.12 and later bound such recursion (through C calls)
+    # themselves, well before 10,000: there lru_cache raises RecursionError, and fastcache
+    # must raise it alike, not crash.
+    code = (
+        ON_A_THREAD
+        + RECURSIONS
+        + """
+sys.setrecursionlimit(100_000)
+results = {}
+
+def run(name, function):
+    def work():
+        results[name] = function(10_000)
+    return on_a_thread(8 * 1024 * 1024, work), results.get(name)
+
+print(run("lru_cache", recursion(functools.lru_cache(maxsize=None))))
+print(run("plain", SHAPES["plain"]()))
+print(run("method", SHAPES["method"]()))
+"""
+    )
+    lines = run(code)
+    assert lines.returncode == 0, f"exit code {lines.returncode}\n{lines.stderr[-3000:]}"
+    lru, plain, method = lines.stdout.strip().splitlines()[-3:]
+    assert lru in ("('ok', 10000)", "('RecursionError', None)"), lru
+    assert plain == lru
+    assert method == lru
+
+
+def test_cached_recursion_in_a_background_refresh_goes_as_deep_as_in_the_foreground():
+    # The refresh runs the recursion on a refresh worker, whose stack is at least the 8 MiB
+    # of the foreground thread here: 10,000 levels end there as they do in the foreground
+    # (a value on CPython 3.11, Python's own RecursionError on later versions), and a
+    # recursion beyond the stack is a RecursionError, never a crash.
+    code = (
+        ON_A_THREAD
+        + RECURSIONS
+        + """
+import time
+
+sys.setrecursionlimit(10_000_000)
+recursions = {10_000: recursion(fastcache.cache_resource), 1_000_000: recursion(fastcache.cache_resource)}
+outcomes = {10_000: [], 1_000_000: []}
+refreshed = {n: threading.Event() for n in outcomes}
+
+@fastcache.cache_resource(ttl=0.2, refresh_mode="background")
+def load(n):
+    recursions[n].clear()
+    try:
+        outcomes[n].append(recursions[n](n))
+    except RecursionError:
+        outcomes[n].append("RecursionError")
+    if len(outcomes[n]) > 1:
+        refreshed[n].set()
+    return outcomes[n][-1]
+
+def in_the_foreground():
+    for n in outcomes:
+        load(n)
+
+print(on_a_thread(8 * 1024 * 1024, in_the_foreground))
+time.sleep(0.25)
+for n in outcomes:
+    load(n)  # stale: refreshed on a worker
+    assert refreshed[n].wait(60), "the refresh did not finish"
+deep, beyond = outcomes[10_000], outcomes[1_000_000]
+print(deep[0] == deep[1], deep[0] in (10_000, "RecursionError"), beyond[0], beyond[1])
+"""
+    )
+    assert outcome(code) == "True True RecursionError RecursionError"
 
 
 def test_work_that_succeeds_in_the_foreground_succeeds_as_a_background_refresh():

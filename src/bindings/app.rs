@@ -89,6 +89,12 @@ impl AppMiss {
         Ok(AppMiss((!scope.is_none()).then(|| scope.unbind())))
     }
 
+    /// The scope of a miss while Streamlit is not imported (nothing to begin, nothing is
+    /// called); `None` when it is, and [`Self::begin`] asks the app.
+    pub fn outside_app(py: Python<'_>) -> Option<AppMiss> {
+        (!streamlit_imported(py)).then_some(AppMiss(None))
+    }
+
     /// Whether the computation runs through the app's recorder (inside a script run).
     pub fn is_recording(&self) -> bool {
         self.0.is_some()

@@ -272,21 +272,29 @@ pub enum Claim {
 /// What [`ResourceCache::quick_claim`] settled.
 pub enum QuickClaim<'py> {
     Hit(Bound<'py, PyAny>),
-    /// The caller computes the key: hand the slot to `get_or_compute`.
+    /// The caller computes the key: hand the slot to `resolve`.
     Own(OwnerSlot),
     Other,
 }
 
-/// The right (and duty) to compute one key (the key itself is the caller's: it is handed
-/// back to `complete` or `abandon`).
+/// The right (and duty) to compute one key (the key is handed back to `complete` or
+/// `abandon` with it).
 pub struct OwnerSlot {
     /// The computation's id in the in-flight table.
     id: u64,
+    /// The in-flight table's key (its bytes shared, not copied): a synchronous owner keeps
+    /// this rather than the call's own encoding, which is larger and dies with the lookup.
+    key: Key,
 }
 
 impl OwnerSlot {
     pub fn flight_id(&self) -> u64 {
         self.id
+    }
+
+    /// The key this slot computes (the in-flight table's copy).
+    pub fn key(&self) -> &Key {
+        &self.key
     }
 }
 
@@ -535,8 +543,9 @@ impl ResourceCache {
         task: Option<&Bound<'_, PyAny>>,
     ) -> OwnerSlot {
         let id = flight::next_id();
+        let key = held.to_key();
         state.inflight.insert(
-            held.to_key(),
+            key.clone(),
             InFlight {
                 id,
                 owner: me,
@@ -546,20 +555,38 @@ impl ResourceCache {
                 refresh: None,
             },
         );
-        OwnerSlot { id }
+        OwnerSlot { id, key }
+    }
+
+    /// Whether [`Self::quick_claim`] may settle a call: not when a hit needs more than the
+    /// value (`validate` to ask, a background refresh to judge, a debug record to write).
+    #[inline]
+    pub fn quick_claims(&self) -> bool {
+        !(self.options.has_validate || self.options.background_refresh || debug_enabled())
+    }
+
+    /// The duty to compute `slot`'s key in `scope`, for an owner that needs no scope begun
+    /// (see [`Self::resolve`]).
+    pub fn owe<S: MissScope>(&self, slot: OwnerSlot, scope: S) -> Owed<'_, S> {
+        Owed {
+            cache: self,
+            slot: Some(slot),
+            scope: Some(scope),
+        }
     }
 
     /// A lookup that settles the common cases in one lock round trip: a live entry that
     /// needs nothing but its value (no `validate` to ask, no background refresh to judge,
     /// nothing to replay), or a missing key nobody computes yet, which this thread then
-    /// owns. Anything else (an expired entry to release, a computation to wait for, debug
-    /// records to write) is [`QuickClaim::Other`], with nothing changed: the caller takes
-    /// [`Self::get_or_compute`]. Makes no `Py` handle (the value comes back bound), so it
-    /// may run before PyO3 is told the thread is attached (see the wrapper's entries).
+    /// owns. Anything else (an expired entry to release, a computation to wait for) is
+    /// [`QuickClaim::Other`], with nothing changed: the caller takes [`Self::resolve`].
+    /// Makes no `Py` handle (the value comes back bound), so it may run before PyO3 is
+    /// told the thread is attached (see the wrapper's entries).
+    ///
+    /// Only for a cache that [`Self::quick_claims`] (the caller asks first, before writing
+    /// the key; debug logging switched on meanwhile starts with the next call).
     pub fn quick_claim<'py>(&self, py: Python<'py>, held: &impl KeyLike) -> QuickClaim<'py> {
-        if self.options.has_validate || self.options.background_refresh || debug_enabled() {
-            return QuickClaim::Other;
-        }
+        debug_assert!(!self.options.has_validate && !self.options.background_refresh);
         let now = self.lookup_time();
         let mut state = lock_attached(py, &self.state);
         let hit = match state.store.get_live(held.bytes(), now) {
@@ -583,53 +610,61 @@ impl ResourceCache {
         QuickClaim::Own(slot)
     }
 
-    /// The synchronous call path: the cached value for `key` (with its replay record),
-    /// computing it with `compute` when needed. Other callers of the key wait (detached)
-    /// and share the value; a failed computation is never cached and the next waiter tries
-    /// again. `on_stale` receives the ticket of a stale hit whose background refresh the
-    /// caller should start.
+    /// The synchronous call path up to the user's function: the cached value for `key`
+    /// (with its replay record), or the duty to compute it ([`Resolved::Compute`]), which
+    /// the caller discharges through [`Owed::finish`]. Other callers of the key wait
+    /// (detached) and share the value; a failed computation is never cached and the next
+    /// waiter tries again. `on_stale` receives the ticket of a stale hit whose background
+    /// refresh the caller should start.
+    ///
+    /// The lookup and the computation are two steps, not one call taking the function, so
+    /// that nothing of the lookup stays on the stack while the function runs: a cached
+    /// function that calls itself nests one computation per level, and its depth is bound
+    /// by what each level leaves on the stack.
     ///
     /// `begin_miss` runs once, at the first lookup that is not a hit (before waiting for
     /// another caller or computing): the scope it returns (inside a Streamlit app, the
-    /// spinner and the element recorder) is handed to `compute` and closed when the miss
-    /// is over, whatever its outcome; while waiting, its `waiting` runs between slices. A
-    /// hit never calls it. `owned`: the key's flight, when [`Self::quick_claim`] already
-    /// made this caller its owner.
-    pub fn get_or_compute<S: MissScope>(
+    /// spinner and the element recorder) goes with the duty to compute, or is closed when
+    /// the value came from another caller, whatever the outcome; while waiting, its
+    /// `waiting` runs between slices. A hit never calls it. `owned`: the key's flight, when
+    /// [`Self::quick_claim`] already made this caller its owner.
+    pub fn resolve<S: MissScope>(
         &self,
         py: Python<'_>,
         key: &impl KeyLike,
         owned: Option<OwnerSlot>,
         begin_miss: impl Fn() -> PyResult<S>,
-        compute: impl FnOnce(&S) -> PyResult<Served>,
         on_stale: impl FnOnce(RefreshTicket),
-    ) -> Result<Served, CacheError> {
+    ) -> Result<Resolved<'_, S>, CacheError> {
         let mut scope: Option<S> = None;
-        let outcome = self.serve(py, key, owned, &mut scope, begin_miss, compute, on_stale);
+        let outcome = self.look_up(py, key, owned, &mut scope, begin_miss, on_stale);
+        let served = match outcome {
+            Ok(Looked::Own(slot)) => {
+                return Ok(Resolved::Compute(Owed {
+                    cache: self,
+                    slot: Some(slot),
+                    scope,
+                }));
+            }
+            Ok(Looked::Served(served)) => Ok(served),
+            Err(err) => Err(err),
+        };
         // A hit built no scope. A miss closes its own whatever the outcome; an error from
         // closing (a stop requested meanwhile, which Streamlit raises as its spinner goes)
         // reaches the caller when the miss itself succeeded, as with Streamlit's spinner.
-        let Some(scope) = scope else {
-            return outcome;
-        };
-        match (outcome, scope.close(py)) {
-            (Ok(_), Err(err)) => Err(err.into()),
-            (outcome, _) => outcome,
-        }
+        close_scope(py, scope, served).map(Resolved::Served)
     }
 
-    /// [`Self::get_or_compute`] up to closing the miss scope, which it leaves in `scope`.
-    #[allow(clippy::too_many_arguments)] // the steps of one call, each a closure of the caller's
-    fn serve<S: MissScope>(
+    /// [`Self::resolve`] up to closing the miss scope, which it leaves in `scope`.
+    fn look_up<S: MissScope>(
         &self,
         py: Python<'_>,
         key: &impl KeyLike,
         mut owned: Option<OwnerSlot>,
         scope: &mut Option<S>,
         begin_miss: impl Fn() -> PyResult<S>,
-        compute: impl FnOnce(&S) -> PyResult<Served>,
         on_stale: impl FnOnce(RefreshTicket),
-    ) -> Result<Served, CacheError> {
+    ) -> Result<Looked, CacheError> {
         let enter = |scope: &mut Option<S>| -> PyResult<()> {
             if scope.is_none() {
                 *scope = Some(begin_miss()?);
@@ -650,7 +685,7 @@ impl ResourceCache {
                     if let Some(ticket) = refresh {
                         on_stale(ticket);
                     }
-                    return Ok(Served { value, replay });
+                    return Ok(Looked::Served(Served { value, replay }));
                 }
                 Claim::Wait(waiting) => {
                     if let Err(err) = enter(scope) {
@@ -662,22 +697,16 @@ impl ResourceCache {
                     drop(waiting);
                     if let Some(served) = outcome? {
                         count(&self.hits);
-                        return Ok(served);
+                        return Ok(Looked::Served(served));
                     }
                 }
                 Claim::Own(slot) => {
-                    let owner = OwnerGuard {
-                        py,
-                        cache: self,
-                        key: key.bytes(),
-                        slot: Some(slot),
-                    };
-                    // An error drops `owner`: the flight fails, waiters retry.
-                    enter(scope)?;
-                    let in_scope = scope.as_ref().expect("entered just above");
-                    let served = compute(in_scope)?;
-                    // Its elements were written live: nothing to replay for this caller.
-                    return Ok(Served::plain(owner.complete(served)?.value));
+                    if let Err(err) = enter(scope) {
+                        // The flight fails, waiters retry.
+                        self.abandon(py, &slot.key.clone(), slot);
+                        return Err(err.into());
+                    }
+                    return Ok(Looked::Own(slot));
                 }
             }
         }
@@ -732,6 +761,12 @@ impl ResourceCache {
             }
         }
         Ok(served)
+    }
+
+    /// [`Self::abandon`] for a slot that holds its key.
+    pub fn abandon_owned(&self, py: Python<'_>, slot: OwnerSlot) {
+        let key = slot.key.clone();
+        self.abandon(py, &key, slot);
     }
 
     /// Gives a computation up (it raised, or was cancelled): waiters wake and retry.
@@ -1435,7 +1470,7 @@ pub fn forget_waits_after_fork(py: Python<'_>) {
     drop(waits);
 }
 
-/// What a caller's miss scope (see [`ResourceCache::get_or_compute`]) does between two
+/// What a caller's miss scope (see [`ResourceCache::resolve`]) does between two
 /// slices of a wait for another caller's computation; an error ends the wait.
 pub trait MissScope {
     fn waiting(&self, py: Python<'_>) -> PyResult<()>;
@@ -1466,26 +1501,87 @@ fn flight_value(py: Python<'_>, flight: &Flight<Served>) -> Option<Served> {
     }
 }
 
-/// A synchronous owner: completing stores the value; dropping without completing (an
-/// exception, or a panic unwinding) abandons the flight so a key can never stay stuck.
-struct OwnerGuard<'a, 'py> {
-    py: Python<'py>,
-    cache: &'a ResourceCache,
-    key: &'a [u8],
-    slot: Option<OwnerSlot>,
+/// What [`ResourceCache::look_up`] found: a value, or the duty to compute it.
+enum Looked {
+    Served(Served),
+    Own(OwnerSlot),
 }
 
-impl OwnerGuard<'_, '_> {
-    fn complete(mut self, served: Served) -> PyResult<Served> {
-        let slot = self.slot.take().expect("completed once");
-        self.cache.complete(self.py, self.key, slot, served)
+/// Closes a miss scope (if one was begun) after `outcome`: an error from closing reaches
+/// the caller only when the miss itself succeeded.
+fn close_scope<S: MissScope, T>(
+    py: Python<'_>,
+    scope: Option<S>,
+    outcome: Result<T, CacheError>,
+) -> Result<T, CacheError> {
+    let Some(scope) = scope else {
+        return outcome;
+    };
+    match (outcome, scope.close(py)) {
+        (Ok(_), Err(err)) => Err(err.into()),
+        (outcome, _) => outcome,
     }
 }
 
-impl Drop for OwnerGuard<'_, '_> {
+/// What a synchronous lookup leaves the caller (see [`ResourceCache::resolve`]).
+pub enum Resolved<'a, S: MissScope> {
+    /// The value (a hit, or another caller's computation); the miss scope is closed.
+    Served(Served),
+    /// The caller computes the key: it runs the function, then hands the outcome to
+    /// [`Owed::finish`].
+    Compute(Owed<'a, S>),
+}
+
+/// A synchronous caller's duty to compute one key, from [`ResourceCache::resolve`] to
+/// [`Owed::finish`]. It is what stays on the stack while the user's function runs, so it
+/// is small (the key's bytes are the in-flight table's, on the heap). Dropped unfinished
+/// (a panic unwinding), it gives the computation up, so a key can never stay stuck.
+pub struct Owed<'a, S: MissScope> {
+    cache: &'a ResourceCache,
+    /// Taken by `finish`.
+    slot: Option<OwnerSlot>,
+    /// The miss scope, closed by `finish` (`None` only when taken there).
+    scope: Option<S>,
+}
+
+impl<S: MissScope> Owed<'_, S> {
+    /// The miss scope the computation runs in.
+    pub fn scope(&self) -> &S {
+        self.scope.as_ref().expect("present until finished")
+    }
+
+    /// Ends the duty with the computation's outcome: a value is stored (and waiters get
+    /// it), an error gives the flight up (waiters retry); then the miss scope is closed.
+    /// Returns the value for the caller (nothing to replay: its elements were written
+    /// live).
+    ///
+    /// By reference, so the caller's frame keeps the one copy it has.
+    pub fn finish(
+        &mut self,
+        py: Python<'_>,
+        outcome: PyResult<Served>,
+    ) -> Result<Served, CacheError> {
+        let slot = self.slot.take().expect("finished once");
+        let key = slot.key.clone();
+        let stored = match outcome {
+            Ok(served) => match self.cache.complete(py, &key, slot, served) {
+                Ok(served) => Ok(Served::plain(served.value)),
+                Err(err) => Err(err.into()),
+            },
+            Err(err) => {
+                self.cache.abandon(py, &key, slot);
+                Err(err.into())
+            }
+        };
+        close_scope(py, self.scope.take(), stored)
+    }
+}
+
+impl<S: MissScope> Drop for Owed<'_, S> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            self.cache.abandon(self.py, self.key, slot);
+            let key = slot.key.clone();
+            Python::attach(|py| self.cache.abandon(py, &key, slot));
         }
     }
 }

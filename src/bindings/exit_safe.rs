@@ -118,20 +118,24 @@ pub fn call_method<'py>(
     call(&obj.getattr(name)?, args, None)
 }
 
-/// `callable(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`, the vectorcall way.
+/// `callable(*args[..nargs], **dict(zip(kwnames, args[nargs..])))`, the vectorcall way,
+/// with the result as the interpreter gives it: a new reference, or NULL with the
+/// exception set. (No `PyResult`: the caller of a user's function keeps its frame small
+/// while the function runs, as a cached function calling itself nests one per level.)
 ///
 /// # Safety
 /// Attached; `args` holds `nargs` positional values followed by one value per name in
 /// `kwnames` (NULL for none), all borrowed for the duration of the call; `nargsf` may carry
 /// `PY_VECTORCALL_ARGUMENTS_OFFSET` only if `args[-1]` may be overwritten.
-pub unsafe fn vectorcall<'py>(
-    callable: &Bound<'py, PyAny>,
+#[inline]
+pub unsafe fn vectorcall_raw(
+    callable: &Bound<'_, PyAny>,
     args: *const *mut PyObject,
     nargsf: usize,
     kwnames: *mut PyObject,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> *mut PyObject {
     // SAFETY: per this function's contract.
-    let result = unsafe {
+    unsafe {
         guarded4(
             unwinding::PyObject_Vectorcall,
             callable.as_ptr(),
@@ -139,8 +143,7 @@ pub unsafe fn vectorcall<'py>(
             nargsf,
             kwnames,
         )
-    };
-    owned_result(callable.py(), result)
+    }
 }
 
 /// Lets go of a reference that may be the last one, so the object's `__del__` (which may

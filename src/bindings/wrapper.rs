@@ -5,7 +5,7 @@
 //! on a miss call back into the user's function. Both types are called through the
 //! vectorcall protocol (see `install_call_protocol`): the interpreter hands the arguments
 //! over as an array, so a call builds no tuple and no dict, and a hit on simple arguments
-//! takes a path that allocates nothing (`CachedFunction::plain_hit`).
+//! takes a path that allocates nothing (`CachedFunction::quick`).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -24,8 +24,8 @@ use smallvec::SmallVec;
 
 use crate::bindings::app::{self, AppMiss};
 use crate::bindings::cache::{
-    lock_attached, CacheOptions, Callbacks, Claim, OwnerSlot, QuickClaim, RefreshRun,
-    RefreshTicket, ResourceCache, Served, WaitRegistration,
+    lock_attached, CacheOptions, Callbacks, Claim, Owed, OwnerSlot, QuickClaim, RefreshRun,
+    RefreshTicket, Resolved, ResourceCache, Served, WaitRegistration,
 };
 use crate::bindings::encode::{interner, Encoder, HashFuncs};
 use crate::bindings::exit_safe;
@@ -33,7 +33,7 @@ use crate::bindings::registry::cache_for;
 use crate::bindings::signature::{ArgPlan, CallArgs, OwnedCallArgs};
 use crate::engine::flight::Flight;
 use crate::engine::human::human_secs;
-use crate::engine::key::{session_prefix, EncodedKey, Key, KeyWriter};
+use crate::engine::key::{session_prefix, EncodedKey, Key, KeyLike, KeyWriter};
 use crate::engine::stack;
 use crate::engine::workers::refresh_pool;
 
@@ -74,46 +74,101 @@ pub struct CachedFunction {
 }
 
 impl CachedFunction {
-    /// A call through any entry: a new reference to the value. For simple arguments the
-    /// key is written without an encoder, and one lock round trip settles a plain hit, or
-    /// makes this call the owner of a missing key (`ResourceCache::quick_claim`). The rest
-    /// (computing, and everything else) is [`Self::call_with`], run inside [`attached`]
-    /// (see `cached_function_vectorcall`).
-    fn call(slf: &Bound<'_, Self>, call: CallArgs<'_, '_>) -> PyResult<*mut ffi::PyObject> {
+    /// A call through any entry: a new reference to the value, or NULL with the exception
+    /// set (the interpreter's own convention, so no Rust error value is carried while the
+    /// function runs).
+    ///
+    /// In three steps, so that a miss keeps little on the stack while the user's function
+    /// runs (a cached function that calls itself nests this frame once per level, and the
+    /// depth it reaches is the stack divided by what each level keeps): [`Self::quick`]
+    /// or [`Self::look_up`] settles the call or claims its key, [`Self::compute`] runs the
+    /// function from this frame, and [`Self::finish`] stores the value. The first and
+    /// last hold the key's encoding and the cache's bookkeeping, and have returned or not
+    /// begun while the function runs.
+    #[inline(always)]
+    fn call(slf: &Bound<'_, Self>, call: CallArgs<'_, '_>) -> *mut ffi::PyObject {
+        let mut duty = None;
+        if let Some(result) = Self::quick(slf, call, &mut duty) {
+            // `duty` is `None` when there is a result: nothing to drop (and no check).
+            std::mem::forget(duty);
+            return result;
+        }
+        let Some(owed) = &mut duty else {
+            unreachable!("`quick` leaves the duty to compute when it settles nothing")
+        };
+        let computed = slf.get().compute(slf.py(), owed.scope(), call);
+        Self::finish(slf, owed, computed)
+    }
+
+    /// The first step of a call: its result, or `None` and the duty to compute its key in
+    /// `duty` (written in place, so the caller's frame holds the one copy). For simple
+    /// arguments the key is written without an encoder, and one lock round trip
+    /// (`ResourceCache::quick_claim`) settles a plain hit or makes this call the owner of
+    /// a missing key; nothing there drops a `Py` handle, so PyO3 need not be told the
+    /// thread is attached (see `cached_function_vectorcall`). The rest is
+    /// [`Self::look_up`]. Out of line: the key's buffer is on this frame's stack, gone
+    /// before a miss computes.
+    #[inline(never)]
+    fn quick<'a>(
+        slf: &'a Bound<'_, Self>,
+        call: CallArgs<'_, '_>,
+        duty: &mut Option<Owed<'a, AppMiss>>,
+    ) -> Option<*mut ffi::PyObject> {
         let this = slf.get();
         let py = slf.py();
+        if !(this.simple_calls && this.cache.quick_claims()) {
+            return Self::look_up(slf, call, None).settled(duty);
+        }
         let mut writer = KeyWriter::new();
-        if !(this.simple_calls && this.plan.simple_key(&mut writer, call).is_some()) {
-            return attached(py, |_| {
-                Self::call_with(slf, call, None, None).map(Py::into_ptr)
-            });
+        if this.plan.simple_key(&mut writer, call).is_none() {
+            return Self::look_up(slf, call, None).settled(duty);
         }
         let key = writer.finish();
-        let owned = match this.cache.quick_claim(py, &key) {
-            QuickClaim::Hit(value) => return Ok(value.into_ptr()),
-            QuickClaim::Own(slot) => Some(slot),
-            QuickClaim::Other => None,
+        let slot = match this.cache.quick_claim(py, &key) {
+            QuickClaim::Hit(value) => return Some(value.into_ptr()),
+            QuickClaim::Own(slot) => slot,
+            QuickClaim::Other => return Self::look_up(slf, call, None).settled(duty),
         };
-        attached(py, |_| {
-            Self::call_with(slf, call, Some(key), owned).map(Py::into_ptr)
+        // Outside a Streamlit app a miss has no scope to begin, so this call computes at
+        // once; a stack too deep for it is `look_up`'s to report.
+        match AppMiss::outside_app(py) {
+            Some(scope) if !stack::nearly_exhausted() => {
+                *duty = Some(this.cache.owe(slot, scope));
+                None
+            }
+            _ => Self::look_up(slf, call, Some(slot)).settled(duty),
+        }
+    }
+
+    /// The first step of a call that [`Self::quick`] did not settle: the call's result, or
+    /// the duty to compute its key. `owned`: the key's flight, when `quick` already made
+    /// this call its owner.
+    #[inline(never)]
+    fn look_up<'a>(
+        slf: &'a Bound<'_, Self>,
+        call: CallArgs<'_, '_>,
+        owned: Option<OwnerSlot>,
+    ) -> Step<'a> {
+        attached(slf.py(), |py| {
+            Self::look_up_with(slf, call, owned).unwrap_or_else(|err| Step::Done(raised(py, err)))
         })
     }
 
-    /// A call that is not a plain hit. `key`: the call's key when [`Self::call`] already
-    /// wrote it; `owned`: the key's flight when the call already owns it.
-    fn call_with(
-        slf: &Bound<'_, Self>,
+    /// [`Self::look_up`], its error as a `PyResult`.
+    #[inline(always)]
+    fn look_up_with<'a>(
+        slf: &'a Bound<'_, Self>,
         call: CallArgs<'_, '_>,
-        key: Option<EncodedKey>,
         owned: Option<OwnerSlot>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<Step<'a>> {
         let this = slf.get();
         let py = slf.py();
         if stack::nearly_exhausted() {
             // Cached recursion (or any deep chain of calls) about to run out of stack: the
-            // user's function is called from this frame and needs room of its own.
-            if let (Some(slot), Some(key)) = (owned, &key) {
-                this.cache.abandon(py, key.as_bytes(), slot);
+            // user's function would be called from the caller's frame and needs room of
+            // its own.
+            if let Some(slot) = owned {
+                this.cache.abandon_owned(py, slot);
             }
             return Err(PyRecursionError::new_err(format!(
                 "maximum recursion depth exceeded in '{}': calls nest too deeply for this \
@@ -121,46 +176,156 @@ impl CachedFunction {
                 this.name
             )));
         }
-        let key = match key {
-            Some(key) => key,
-            None => {
-                let mut encoder = Encoder::new(&this.hash_funcs, &this.name);
-                if this.session_scoped {
-                    encoder.writer.session(&app::session_id(py)?);
-                }
-                match this.plan.key(&mut encoder, call) {
-                    Ok(Some(key)) => key,
-                    // The call does not fit the signature: let Python say exactly why.
-                    Ok(None) => return this.invoke_unfitted(py, call),
-                    Err(err) => return Err(err.into_pyerr(py)),
-                }
-            }
+        if let Some(slot) = owned {
+            // `quick` wrote the key and claimed it; the slot holds the table's copy.
+            let key = slot.key().clone();
+            return this.resolve(slf, call, &key, Some(slot));
+        }
+        let mut encoder = Encoder::new(&this.hash_funcs, &this.name);
+        if this.session_scoped {
+            encoder.writer.session(&app::session_id(py)?);
+        }
+        let key = match this.plan.key(&mut encoder, call) {
+            Ok(Some(key)) => key,
+            // The call does not fit the signature: let Python say exactly why.
+            Ok(None) => return Ok(Step::Done(this.invoke_unfitted(py, call)?.into_ptr())),
+            Err(err) => return Err(err.into_pyerr(py)),
         };
         if this.is_async {
-            let (args, kwargs) = call.to_tuple_and_dict()?;
-            let call = AsyncCall {
-                function: slf.clone().unbind(),
-                args: args.unbind(),
-                kwargs: kwargs.map(Bound::unbind),
-                key: key.to_key(),
-            };
-            return Ok(async_resolve(py)?.call1((call,))?.unbind());
+            return Ok(Step::Done(this.async_call(slf, call, &key)?.into_ptr()));
         }
-        let stored = this
+        this.resolve(slf, call, &key, None)
+    }
+
+    /// The cache's answer for `key`: the value (replaying its elements in a Streamlit
+    /// app), or the duty to compute it.
+    fn resolve<'a>(
+        &'a self,
+        slf: &Bound<'_, Self>,
+        call: CallArgs<'_, '_>,
+        key: &impl KeyLike,
+        owned: Option<OwnerSlot>,
+    ) -> PyResult<Step<'a>> {
+        let py = slf.py();
+        let resolved = self
             .cache
-            .get_or_compute(
+            .resolve(
                 py,
-                &key,
+                key,
                 owned,
-                || this.begin_miss(py, call),
-                |miss| this.invoke_sync(py, miss, call),
-                |ticket| this.refresh_in_background(py, ticket, call),
+                || self.begin_miss(py, call),
+                |ticket| self.refresh_in_background(py, ticket, call),
             )
             .map_err(|err| err.into_pyerr(py))?;
-        if let Some(record) = &stored.replay {
-            app::replay(py, record, &this.func)?;
+        match resolved {
+            Resolved::Compute(owed) => Ok(Step::Compute(owed)),
+            Resolved::Served(stored) => {
+                if let Some(record) = &stored.replay {
+                    app::replay(py, record, &self.func)?;
+                }
+                Ok(Step::Done(stored.value.into_ptr()))
+            }
         }
-        Ok(stored.value)
+    }
+
+    /// The coroutine a call of an `async def` returns: it resolves `key` when awaited.
+    fn async_call(
+        &self,
+        slf: &Bound<'_, Self>,
+        call: CallArgs<'_, '_>,
+        key: &EncodedKey,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let (args, kwargs) = call.to_tuple_and_dict()?;
+        let call = AsyncCall {
+            function: slf.clone().unbind(),
+            args: args.unbind(),
+            kwargs: kwargs.map(Bound::unbind),
+            key: key.to_key(),
+        };
+        Ok(async_resolve(py)?.call1((call,))?.unbind())
+    }
+
+    /// The second step of a miss: runs the user's function (through the app's recorder
+    /// when there is one). Only what the function's own call needs is on the stack here.
+    #[inline]
+    fn compute(&self, py: Python<'_>, miss: &AppMiss, call: CallArgs<'_, '_>) -> Computed {
+        if miss.is_recording() {
+            return self.compute_recorded(py, miss, call);
+        }
+        Computed {
+            value: self.invoke_raw(py, call),
+            replay: None,
+        }
+    }
+
+    /// [`Self::compute`] inside a Streamlit script run: the app's recorder calls the
+    /// function, and keeps the elements it writes for replaying on later hits.
+    #[inline(never)]
+    fn compute_recorded(&self, py: Python<'_>, miss: &AppMiss, call: CallArgs<'_, '_>) -> Computed {
+        attached(py, |py| {
+            let recorded = call
+                .to_tuple_and_dict()
+                .and_then(|(args, kwargs)| miss.compute(py, &self.func, &args, kwargs.as_ref()));
+            match recorded {
+                Ok(Some((value, replay))) => Computed {
+                    value: value.into_ptr(),
+                    replay,
+                },
+                Ok(None) => Computed {
+                    value: self.invoke_raw(py, call),
+                    replay: None,
+                },
+                Err(err) => Computed {
+                    value: raised(py, err),
+                    replay: None,
+                },
+            }
+        })
+    }
+
+    /// The last step of a miss: stores the computed value (waking waiters) or gives the
+    /// computation up, and closes the miss scope, inside [`attached`]. A coroutine from a
+    /// synchronous function is refused: caching the coroutine object would hand every
+    /// caller the same, once-awaitable object.
+    #[inline(never)]
+    fn finish(
+        slf: &Bound<'_, Self>,
+        owed: &mut Owed<'_, AppMiss>,
+        computed: Computed,
+    ) -> *mut ffi::PyObject {
+        // The function's exception is taken before anything else runs.
+        let outcome = taken(slf.py(), computed.value).map(|value| Served {
+            value,
+            replay: computed.replay,
+        });
+        attached(slf.py(), |py| {
+            let outcome = outcome.and_then(|served| slf.get().refuse_coroutine(py, served));
+            match owed.finish(py, outcome) {
+                Ok(served) => served.value.into_ptr(),
+                Err(err) => raised(py, err.into_pyerr(py)),
+            }
+        })
+    }
+
+    /// `served`, unless its value is a coroutine (closed here, and a `TypeError`).
+    fn refuse_coroutine(&self, py: Python<'_>, served: Served) -> PyResult<Served> {
+        let value = &served.value;
+        // SAFETY: `value` is a live object; the check only reads its type. (Coroutines'
+        // type cannot be subclassed, so the exact check is `isinstance(value,
+        // types.CoroutineType)`.)
+        if unsafe { ffi::PyCoro_CheckExact(value.as_ptr()) } == 0 {
+            return Ok(served);
+        }
+        // The coroutine's `finally` blocks run here.
+        let no_args = PyTuple::empty(py);
+        exit_safe::call_method(value.bind(py), intern!(py, "close"), &no_args)?;
+        Err(PyTypeError::new_err(format!(
+            "'{}' is a synchronous function but returned a coroutine; the coroutine was \
+             closed and nothing was cached. Declare it with `async def` so fastcache caches \
+             the awaited value, or return the resource itself.",
+            self.name
+        )))
     }
 
     /// Runs a call that fits none of the function's signatures, uncached: Python's own
@@ -199,42 +364,6 @@ impl CachedFunction {
         AppMiss::begin(py, &self.func, spinner, self.show_time, background)
     }
 
-    /// Calls a synchronous function (through the app's recorder when there is one),
-    /// refusing a coroutine it returns: caching the coroutine object would hand every
-    /// caller the same, once-awaitable object.
-    fn invoke_sync(
-        &self,
-        py: Python<'_>,
-        miss: &AppMiss,
-        call: CallArgs<'_, '_>,
-    ) -> PyResult<Served> {
-        let stored = if miss.is_recording() {
-            let (args, kwargs) = call.to_tuple_and_dict()?;
-            match miss.compute(py, &self.func, &args, kwargs.as_ref())? {
-                Some((value, replay)) => Served { value, replay },
-                None => Served::plain(self.invoke(py, call)?),
-            }
-        } else {
-            Served::plain(self.invoke(py, call)?)
-        };
-        let value = &stored.value;
-        // SAFETY: `value` is a live object; the check only reads its type. (Coroutines'
-        // type cannot be subclassed, so the exact check is `isinstance(value,
-        // types.CoroutineType)`.)
-        if unsafe { ffi::PyCoro_CheckExact(value.as_ptr()) } != 0 {
-            // The coroutine's `finally` blocks run here.
-            let no_args = PyTuple::empty(py);
-            exit_safe::call_method(value.bind(py), intern!(py, "close"), &no_args)?;
-            return Err(PyTypeError::new_err(format!(
-                "'{}' is a synchronous function but returned a coroutine; the coroutine was \
-                 closed and nothing was cached. Declare it with `async def` so fastcache \
-                 caches the awaited value, or return the resource itself.",
-                self.name
-            )));
-        }
-        Ok(stored)
-    }
-
     /// Starts the background refresh of a stale entry on the worker pool; when every
     /// worker is busy the refresh is skipped (the next stale hit tries again). For an
     /// `async def` the refresh runs on the caller's event loop instead (see `AsyncRefresh`).
@@ -268,14 +397,20 @@ impl CachedFunction {
 
     /// Calls the user's function with the call's arguments, passed on as they came.
     fn invoke(&self, py: Python<'_>, call: CallArgs<'_, '_>) -> PyResult<Py<PyAny>> {
+        taken(py, self.invoke_raw(py, call))
+    }
+
+    /// [`Self::invoke`] as the interpreter returns it: a new reference, or NULL with the
+    /// exception set.
+    #[inline]
+    fn invoke_raw(&self, py: Python<'_>, call: CallArgs<'_, '_>) -> *mut ffi::PyObject {
         let (values, kwnames) = call.raw();
         // SAFETY: `values` holds the call's positional values then one value per name in
         // `kwnames`, borrowed from the caller for the whole call; no offset flag is passed,
         // so the callee does not write before the array.
-        let result = unsafe {
-            exit_safe::vectorcall(self.func.bind(py), values.as_ptr(), call.nargs(), kwnames)?
-        };
-        Ok(result.unbind())
+        unsafe {
+            exit_safe::vectorcall_raw(self.func.bind(py), values.as_ptr(), call.nargs(), kwnames)
+        }
     }
 
     /// `clear()` without arguments: every entry (of the current session, for a
@@ -403,9 +538,7 @@ impl CachedFunction {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let call = OwnedCallArgs::new(None, args, kwargs)?;
-        let value = Self::call(slf, call.view())?;
-        // SAFETY: `call` returns a new reference.
-        Ok(unsafe { Bound::from_owned_ptr(slf.py(), value) }.unbind())
+        taken(slf.py(), Self::call(slf, call.view()))
     }
 
     /// Through an instance it binds like a method; through the class it is itself.
@@ -525,9 +658,10 @@ impl BoundCachedMethod {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let call = OwnedCallArgs::new(Some(self.instance.bind(py)), args, kwargs)?;
-        let value = CachedFunction::call(self.function.bind(py), call.view())?;
-        // SAFETY: `call` returns a new reference.
-        Ok(unsafe { Bound::from_owned_ptr(py, value) }.unbind())
+        taken(
+            py,
+            CachedFunction::call(self.function.bind(py), call.view()),
+        )
     }
 
     /// With arguments: clear the entry of this instance and those arguments. Without:
@@ -925,6 +1059,51 @@ impl Drop for PendingEntry {
     }
 }
 
+/// What [`CachedFunction::look_up`] settled.
+enum Step<'a> {
+    /// The call's result: a new reference, or NULL with the exception set.
+    Done(*mut ffi::PyObject),
+    /// The call computes its key.
+    Compute(Owed<'a, AppMiss>),
+}
+
+impl<'a> Step<'a> {
+    /// As [`CachedFunction::quick`] returns it: the result, or `None` with the duty
+    /// moved into `duty`.
+    fn settled(self, duty: &mut Option<Owed<'a, AppMiss>>) -> Option<*mut ffi::PyObject> {
+        match self {
+            Step::Done(result) => Some(result),
+            Step::Compute(owed) => {
+                *duty = Some(owed);
+                None
+            }
+        }
+    }
+}
+
+/// What the user's function returned: a new reference, or NULL with the exception set;
+/// and, through the app's recorder, the record replaying the elements it wrote.
+struct Computed {
+    value: *mut ffi::PyObject,
+    replay: Option<Py<PyAny>>,
+}
+
+/// A result as the interpreter returns it (a new reference, or NULL with the exception
+/// set), as a `PyResult`.
+fn taken(py: Python<'_>, result: *mut ffi::PyObject) -> PyResult<Py<PyAny>> {
+    if result.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: a non-NULL result is a new reference, handed over here.
+    Ok(unsafe { Bound::from_owned_ptr(py, result) }.unbind())
+}
+
+/// Sets `err` as the current exception: the NULL result that reports it.
+fn raised(py: Python<'_>, err: PyErr) -> *mut ffi::PyObject {
+    err.restore(py);
+    std::ptr::null_mut()
+}
+
 fn async_resolve(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     RESOLVE.import(py, "fastcache._aio", "resolve")
@@ -997,25 +1176,24 @@ unsafe extern "C" fn bound_method_vectorcall(
 
 /// Runs an entry's body: its result as the interpreter expects it (a new reference, or
 /// NULL with the exception set), a panic as a `PanicException`.
-fn entry(
-    py: Python<'_>,
-    body: impl FnOnce() -> PyResult<*mut ffi::PyObject>,
-) -> *mut ffi::PyObject {
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(body));
-    let err = match outcome {
-        Ok(Ok(value)) => return value,
-        Ok(Err(err)) => err,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "panic from Rust code".to_owned());
-            PanicException::new_err((message,))
-        }
-    };
-    err.restore(py);
-    std::ptr::null_mut()
+fn entry(py: Python<'_>, body: impl FnOnce() -> *mut ffi::PyObject) -> *mut ffi::PyObject {
+    match std::panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => panicked(py, payload),
+    }
+}
+
+/// A panic that reached an entry, raised as a `PanicException` (out of the entry's own
+/// frame, which stays on the stack while cached functions call each other).
+#[cold]
+#[inline(never)]
+fn panicked(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> *mut ffi::PyObject {
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic from Rust code".to_owned());
+    raised(py, PanicException::new_err((message,)))
 }
 
 /// Runs `f` with PyO3 told that the thread is attached (it is: the interpreter called
