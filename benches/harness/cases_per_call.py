@@ -109,7 +109,13 @@ def case_miss_insert(peers, settings):
         f"miss + insert, {MISS_KEYS:,} keys through `max_entries={MISS_MAX_ENTRIES:,}`",
         "ns/call",
         per_call_case(peers, settings, make),
-        note="Every call misses, runs the (trivial) body, inserts and evicts the LRU entry.",
+        note=(
+            "Every call misses, runs the (trivial) body, inserts and evicts the LRU entry. "
+            "Once Streamlit is imported in the process (as it is whenever the "
+            "st.cache_resource peer runs), every fastcache miss also asks Streamlit whether "
+            "a script run is active, for its spinner and element recording; a program "
+            "without Streamlit skips that (`--peers fastcache,lru_cache` measures it so)."
+        ),
     )
 
 

@@ -152,15 +152,26 @@ def _hook_streamlit_clears() -> None:
     caches.clear_session = clear_session  # type: ignore[method-assign]
 
 
+# Streamlit's `get_script_run_ctx`, once found: every miss (and every session-scoped call)
+# asks for the context, and an import statement costs several times the lookup itself.
+_get_script_run_ctx: Callable[..., Any] | None = None
+
+
 def _script_run_ctx() -> Any:
     """The current script run's context, or None (outside a run, or no Streamlit)."""
-    if "streamlit" not in sys.modules:
-        return None
-    try:
-        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-    except ImportError:
-        return None
-    return get_script_run_ctx(suppress_warning=True)
+    global _get_script_run_ctx
+    get = _get_script_run_ctx
+    if get is None:
+        if "streamlit" not in sys.modules:
+            return None
+        try:
+            from streamlit.runtime.scriptrunner_utils.script_run_context import (
+                get_script_run_ctx,
+            )
+        except ImportError:
+            return None
+        _get_script_run_ctx = get = get_script_run_ctx
+    return get(suppress_warning=True)
 
 
 def _session_id() -> str:
