@@ -71,8 +71,10 @@ class CacheResourceDecorator(Protocol):
 def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P, R]:
     if type(func) is types.FunctionType:
         reuse = _reused.get(id(func.__code__))
-        if reuse is not None and reuse.fits(func):
-            return reuse.wrap(func, options)
+        if reuse is not None:
+            reused: _fastcache.CachedFunction[P, R] | None = reuse.decorate(func, options)
+            if reused is not None:
+                return reused
     # Over `@staticmethod` or `@classmethod`: cache the function inside and keep the method
     # kind outside, so `A().s(1)`, `A.s(1)` and `A.build(1)` bind as the class wrote them.
     if isinstance(func, (staticmethod, classmethod)):
@@ -104,7 +106,9 @@ def _wrap(func: Callable[P, R], options: Options) -> _fastcache.CachedFunction[P
     name = getattr(func, "__name__", type(func).__name__)
     qualname = getattr(func, "__qualname__", name)
     params, identity = parameters(func), function_identity(func)
-    wrapper = _construct(func, params, identity, name, qualname, is_async, options)
+    wrapper = _fastcache.CachedFunction(
+        func, *_constructor_arguments(params, identity, name, qualname, is_async, options)
+    )
     functools.update_wrapper(wrapper, func)
     _Reuse.remember(func, wrapper, params, identity, is_async)
     if is_async:
@@ -133,6 +137,8 @@ class _Reuse:
         "identity",
         "is_async",
         "keyword_defaults",
+        "last_arguments",
+        "last_options",
         "module",
         "name",
         "parameters",
@@ -160,6 +166,10 @@ class _Reuse:
         attributes = dict(wrapper.__dict__)
         del attributes["__wrapped__"]
         self.attributes = attributes
+        # The native constructor's arguments after the function, for the options last used
+        # (a rerun decorates with the same `Options` object when they are plain values).
+        self.last_options: Options | None = None
+        self.last_arguments: tuple[Any, ...] = ()
 
     @staticmethod
     def remember(func: Any, wrapper: Any, params: Any, identity: str, is_async: bool) -> None:
@@ -175,9 +185,9 @@ class _Reuse:
             _reused.clear()
         _reused[id(func.__code__)] = _Reuse(func, wrapper, params, identity, is_async)
 
-    def fits(self, func: types.FunctionType) -> bool:
-        """Whether ``func`` is made by the same `def` as the remembered function, with
-        nothing in it that could differ."""
+    def decorate(self, func: types.FunctionType, options: Options) -> Any:
+        """The decoration of ``func`` from what was remembered, when ``func`` is made by
+        the same `def` with nothing in it that could differ; else None."""
         if (
             self.code() is not func.__code__
             or func.__closure__ is not None
@@ -187,17 +197,23 @@ class _Reuse:
             or func.__qualname__ != self.qualname
             or func.__name__ != self.name
         ):
-            return False
-        keyword_defaults = func.__kwdefaults__ or {}
-        if len(keyword_defaults) != len(self.keyword_defaults):
-            return False
-        return all(keyword_defaults.get(k, _MISSING) is v for k, v in self.keyword_defaults)
-
-    def wrap(self, func: Any, options: Options) -> Any:
-        """The decoration of ``func`` (which :meth:`fits`), from what was remembered."""
-        wrapper = _construct(
-            func, self.parameters, self.identity, self.name, self.qualname, self.is_async, options
-        )
+            return None
+        keyword_defaults = func.__kwdefaults__
+        if keyword_defaults is None:
+            if self.keyword_defaults:
+                return None
+        else:
+            if len(keyword_defaults) != len(self.keyword_defaults):
+                return None
+            for name, value in self.keyword_defaults:
+                if keyword_defaults.get(name, _MISSING) is not value:
+                    return None
+        if options is not self.last_options:
+            self.last_arguments = _constructor_arguments(
+                self.parameters, self.identity, self.name, self.qualname, self.is_async, options
+            )
+            self.last_options = options
+        wrapper = _fastcache.CachedFunction(func, *self.last_arguments)
         attributes = wrapper.__dict__
         attributes.update(self.attributes)
         attributes["__wrapped__"] = func
@@ -207,23 +223,18 @@ class _Reuse:
 
 
 _MISSING = object()
+_FunctionType = types.FunctionType
 # Code objects remembered at most (a script has a few dozen cached functions; scripts that
 # make code objects without end start the table afresh).
 _REUSE_LIMIT = 1024
 _reused: dict[int, _Reuse] = {}
 
 
-def _construct(
-    func: Any,
-    params: Any,
-    identity: str,
-    name: str,
-    qualname: str,
-    is_async: bool,
-    options: Options,
-) -> Any:
-    return _fastcache.CachedFunction(
-        func,
+def _constructor_arguments(
+    params: Any, identity: str, name: str, qualname: str, is_async: bool, options: Options
+) -> tuple[Any, ...]:
+    """The native `CachedFunction`'s arguments after the function itself."""
+    return (
         params,
         identity,
         name,
@@ -469,6 +480,13 @@ class _Decorate:
         self.options = options
 
     def __call__(self, func: Callable[P, R], /) -> _fastcache.CachedFunction[P, R]:
+        # A rerun's decoration, in this frame (see `_wrap`: the same lookup).
+        if type(func) is _FunctionType:
+            reuse = _reused.get(id(func.__code__))
+            if reuse is not None:
+                reused: _fastcache.CachedFunction[P, R] | None = reuse.decorate(func, self.options)
+                if reused is not None:
+                    return reused
         return _wrap(func, self.options)
 
 
