@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import fastcache
 import pytest
+
+# A suite started in the background by a non-interactive shell (`./scripts/test &`, nohup,
+# some CI runners) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt,
+# neither in this process nor in the subprocesses the tests start: the Ctrl-C tests would
+# test the shell, not fastcache. Python's own handler is put back (children then start with
+# the default disposition, as from a terminal).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # How long a test waits for a thread that could hang before calling it a failure. Generous
 # for a loaded machine; a regression that deadlocks shows up as a failure after this long,
