@@ -1,5 +1,5 @@
 //! Criterion benches of the pure-Rust parts (no interpreter): the key encoder, the
-//! LRU/ttl store, the clocks a ttl hit reads, the expiry reaper's look at a large store,
+//! LRU/ttl store (and the in-flight table a miss passes through), the clocks a ttl hit reads, the expiry reaper's look at a large store,
 //! and the ttl string parser.
 //! They isolate what a cache hit (or an expiry pass) costs on the Rust side, so a
 //! regression there shows without the noise of the Python-level benches in
@@ -14,6 +14,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 
 use _fastcache::engine::clock::{self, Deadline, HitTime, Now};
 use _fastcache::engine::key::{Key, KeyWriter, Tag};
+use _fastcache::engine::key_table::KeyTable;
 use _fastcache::engine::store::{LiveLookup, Lookup, Removed, Store, Ttl};
 use _fastcache::engine::ttl::parse_ttl_str;
 
@@ -119,6 +120,17 @@ fn store(c: &mut Criterion) {
             next += 1;
             store.insert(key, next as u64, now, &mut removed);
             removed.clear();
+        })
+    });
+    // A miss's round trip through the in-flight table: one hash (the store's hasher)
+    // serves the insert, the remove and the store write that follows.
+    let mut inflight: KeyTable<u64> = KeyTable::with_hasher(ahash::RandomState::new());
+    let probe = int_key(7);
+    group.bench_function("in-flight insert + remove, hashed once", |b| {
+        b.iter(|| {
+            let hash = inflight.hash_of(black_box(&probe));
+            inflight.insert_hashed(hash, probe.clone(), 1);
+            black_box(inflight.remove_entry_hashed(&probe, hash))
         })
     });
     // The same ttl hit judged the way a cache hit judges it: a coarse clock reading, the

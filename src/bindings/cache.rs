@@ -32,6 +32,7 @@ use crate::engine::expiry_hint::ExpiryHint;
 use crate::engine::flight::{self, Flight, FlightLabel, FlightState, Outcome};
 use crate::engine::human::human_duration;
 use crate::engine::key::{Key, KeyLike};
+use crate::engine::key_table::KeyTable;
 use crate::engine::process::{self, Generation};
 use crate::engine::store::{LiveLookup, Lookup, RemovalCause, Removed, Store, Ttl};
 use crate::engine::waits::{Participant, WaitGraph};
@@ -162,7 +163,8 @@ impl InFlight {
 
 struct CacheState {
     store: Store<Stored>,
-    inflight: HashMap<Key, InFlight, ahash::RandomState>,
+    /// Hashes with the store's hasher: a miss hashes its key once for both.
+    inflight: KeyTable<InFlight>,
     /// Keys with a background refresh reserved or running, and its id (a clear removes the
     /// mark, so a refresh finding its mark gone knows it was discarded).
     refreshing: HashMap<Key, u64, ahash::RandomState>,
@@ -339,7 +341,9 @@ impl ResourceCache {
         } else {
             fresh_for
         };
-        let mut store = Store::new(keep_for, options.max_entries);
+        let hasher = ahash::RandomState::new();
+        let mut store = Store::with_hasher(keep_for, options.max_entries, hasher.clone());
+        // The in-flight table hashes as the store does: a miss hashes its key once.
         if callbacks.on_release.is_some() {
             store.track_sharing(Stored::identity);
         }
@@ -349,7 +353,7 @@ impl ResourceCache {
             fresh_for,
             state: Mutex::new(CacheState {
                 store,
-                inflight: HashMap::default(),
+                inflight: KeyTable::with_hasher(hasher),
                 refreshing: HashMap::default(),
                 next_refresh: 0,
                 refresh_cooldown: HashMap::default(),
@@ -519,10 +523,11 @@ impl ResourceCache {
                 return Ok(Claim::Wait(WaitRegistration::begin(py, me, flight)?));
             }
 
-            let slot = self.start_flight(&mut state, held, me, task);
+            let hash = state.store.hash_of(key);
+            let slot = self.start_flight(&mut state, held, hash, me, task);
             drop(state);
             if let Err(interrupt) = self.release_expired(py, expired) {
-                self.abandon(py, key, slot);
+                self.abandon(py, slot);
                 return Err(interrupt.into());
             }
             count(&self.misses);
@@ -533,18 +538,21 @@ impl ResourceCache {
         }
     }
 
-    /// Inserts a flight for `held` owned by `me` (and `task`): the caller computes the key.
-    /// One copy of the key serves the table, the flight's label and the slot.
+    /// Inserts a flight for `held` (`hash`: its hash by the cache's hasher) owned by `me`
+    /// (and `task`): the caller computes the key. One copy of the key serves the table, the
+    /// flight's label and the slot.
     fn start_flight(
         &self,
         state: &mut CacheState,
         held: &impl KeyLike,
+        hash: u64,
         me: Participant,
         task: Option<&Bound<'_, PyAny>>,
     ) -> OwnerSlot {
         let id = flight::next_id();
         let key = held.to_key();
-        state.inflight.insert(
+        state.inflight.insert_hashed(
+            hash,
             key.clone(),
             InFlight {
                 id,
@@ -601,10 +609,24 @@ impl ResourceCache {
             count(&self.hits);
             return QuickClaim::Hit(value);
         }
-        if state.inflight.contains_key(held.bytes()) {
+        self.quick_own(state, held)
+    }
+
+    /// [`Self::quick_claim`]'s miss: the key becomes this thread's to compute unless
+    /// another caller computes it already. Out of line, so that the hit path the caller
+    /// inlines keeps its registers.
+    #[inline(never)]
+    fn quick_own<'py>(
+        &self,
+        mut state: MutexGuard<'_, CacheState>,
+        held: &impl KeyLike,
+    ) -> QuickClaim<'py> {
+        // One hash serves the in-flight table and the write that ends the computation.
+        let hash = state.store.hash_of(held.bytes());
+        if !state.inflight.is_empty() && state.inflight.get_hashed(held.bytes(), hash).is_some() {
             return QuickClaim::Other;
         }
-        let slot = self.start_flight(&mut state, held, participant(None), None);
+        let slot = self.start_flight(&mut state, held, hash, participant(None), None);
         drop(state);
         count(&self.misses);
         QuickClaim::Own(slot)
@@ -703,7 +725,7 @@ impl ResourceCache {
                 Claim::Own(slot) => {
                     if let Err(err) = enter(scope) {
                         // The flight fails, waiters retry.
-                        self.abandon(py, &slot.key.clone(), slot);
+                        self.abandon(py, slot);
                         return Err(err.into());
                     }
                     return Ok(Looked::Own(slot));
@@ -718,24 +740,20 @@ impl ResourceCache {
     /// caller of this computation gets a value that is still cached (never one already
     /// released). `Err` only for a Ctrl-C or `SystemExit` from `on_release` of a value the
     /// write pushed out (the new value is stored all the same).
-    pub fn complete(
-        &self,
-        py: Python<'_>,
-        key: &[u8],
-        slot: OwnerSlot,
-        served: Served,
-    ) -> PyResult<Served> {
+    pub fn complete(&self, py: Python<'_>, slot: OwnerSlot, served: Served) -> PyResult<Served> {
         // Usually one value leaves (an eviction) or none: kept inline.
         let mut removed: SmallVec<[Removed<Stored>; 2]> = SmallVec::new();
-        let (running, mut state) = self.take_inflight(py, key, &slot);
+        let (running, hash, mut state) = self.take_inflight(py, &slot);
         let stored = Stored::new(py, &served);
         let now = self.write_time();
-        // The table's copy of the key moves into the store.
+        // The table's copy of the key moves into the store (the slot's is the same bytes).
         let (key, running) = match running {
             Some((table_key, running)) => (table_key, Some(running)),
-            None => (Key::from_bytes(key), None),
+            None => (slot.key, None),
         };
-        state.store.insert(key, stored, now, &mut removed);
+        state
+            .store
+            .insert_hashed(key, hash, stored, now, &mut removed);
         if self.expires() {
             self.noted_write(&state, now);
         }
@@ -763,41 +781,36 @@ impl ResourceCache {
         Ok(served)
     }
 
-    /// [`Self::abandon`] for a slot that holds its key.
-    pub fn abandon_owned(&self, py: Python<'_>, slot: OwnerSlot) {
-        let key = slot.key.clone();
-        self.abandon(py, &key, slot);
-    }
-
     /// Gives a computation up (it raised, or was cancelled): waiters wake and retry.
-    pub fn abandon(&self, py: Python<'_>, key: &[u8], slot: OwnerSlot) {
-        let (running, state) = self.take_inflight(py, key, &slot);
+    pub fn abandon(&self, py: Python<'_>, slot: OwnerSlot) {
+        let (running, _, state) = self.take_inflight(py, &slot);
         drop(state);
         if let Some((_, running)) = running {
             running.finish(|| FlightState::Failed);
         }
     }
 
-    /// Takes the owner's computation of `key` out of the in-flight table, with the table's
-    /// copy of the key; the state stays locked for the caller.
+    /// Takes the owner's computation of the slot's key out of the in-flight table, with the
+    /// table's copy of the key and its hash (which the store shares, for the write that
+    /// follows); the state stays locked for the caller.
     fn take_inflight(
         &self,
         py: Python<'_>,
-        key: &[u8],
         slot: &OwnerSlot,
-    ) -> (Option<(Key, InFlight)>, MutexGuard<'_, CacheState>) {
+    ) -> (Option<(Key, InFlight)>, u64, MutexGuard<'_, CacheState>) {
         let mut state = lock_attached(py, &self.state);
+        let hash = state.inflight.hash_of(&slot.key);
         // One look: taken out, and put back in the rare case it is another flight (ours
         // was discarded, and another caller has started computing the key since).
-        let mine = match state.inflight.remove_entry(key) {
+        let mine = match state.inflight.remove_entry_hashed(&slot.key, hash) {
             Some(entry) if entry.1.id == slot.id => Some(entry),
             Some((key, other)) => {
-                state.inflight.insert(key, other);
+                state.inflight.insert_hashed(hash, key, other);
                 None
             }
             None => None,
         };
-        (mine, state)
+        (mine, hash, state)
     }
 
     /// Runs `validate` (if any) on a hit, outside every lock. `None` when it rejected the
@@ -1562,14 +1575,13 @@ impl<S: MissScope> Owed<'_, S> {
         outcome: PyResult<Served>,
     ) -> Result<Served, CacheError> {
         let slot = self.slot.take().expect("finished once");
-        let key = slot.key.clone();
         let stored = match outcome {
-            Ok(served) => match self.cache.complete(py, &key, slot, served) {
+            Ok(served) => match self.cache.complete(py, slot, served) {
                 Ok(served) => Ok(Served::plain(served.value)),
                 Err(err) => Err(err.into()),
             },
             Err(err) => {
-                self.cache.abandon(py, &key, slot);
+                self.cache.abandon(py, slot);
                 Err(err.into())
             }
         };
@@ -1580,8 +1592,7 @@ impl<S: MissScope> Owed<'_, S> {
 impl<S: MissScope> Drop for Owed<'_, S> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            let key = slot.key.clone();
-            Python::attach(|py| self.cache.abandon(py, &key, slot));
+            Python::attach(|py| self.cache.abandon(py, slot));
         }
     }
 }

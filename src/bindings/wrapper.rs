@@ -168,7 +168,7 @@ impl CachedFunction {
             // user's function would be called from the caller's frame and needs room of
             // its own.
             if let Some(slot) = owned {
-                this.cache.abandon_owned(py, slot);
+                this.cache.abandon(py, slot);
             }
             return Err(PyRecursionError::new_err(format!(
                 "maximum recursion depth exceeded in '{}': calls nest too deeply for this \
@@ -844,7 +844,6 @@ impl AsyncCall {
                     py,
                     PendingEntry {
                         cache: Arc::clone(&function.cache),
-                        key: self.key.clone(),
                         slot: Mutex::new(Some(slot)),
                     },
                 )?
@@ -1005,7 +1004,7 @@ impl FlightWaiter {
 #[pyclass(frozen, module = "fastcache")]
 pub struct PendingEntry {
     cache: Arc<ResourceCache>,
-    key: Key,
+    /// Holds the key it computes.
     slot: Mutex<Option<OwnerSlot>>,
 }
 
@@ -1040,13 +1039,13 @@ impl PendingEntry {
         let slot = self.take_slot(py)?;
         Ok(self
             .cache
-            .complete(py, &self.key, slot, Served { value, replay })?
+            .complete(py, slot, Served { value, replay })?
             .value)
     }
 
     fn abandon(&self, py: Python<'_>) -> PyResult<()> {
         let slot = self.take_slot(py)?;
-        self.cache.abandon(py, &self.key, slot);
+        self.cache.abandon(py, slot);
         Ok(())
     }
 }
@@ -1054,7 +1053,7 @@ impl PendingEntry {
 impl Drop for PendingEntry {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.get_mut().take() {
-            Python::attach(|py| self.cache.abandon(py, &self.key, slot));
+            Python::attach(|py| self.cache.abandon(py, slot));
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod flight;
 pub mod fork_fresh;
 pub mod human;
 pub mod key;
+pub mod key_table;
 pub mod process;
 pub mod stack;
 pub mod store;

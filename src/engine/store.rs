@@ -222,8 +222,14 @@ pub struct Store<V> {
 
 impl<V> Store<V> {
     pub fn new(ttl: Ttl, max_entries: Option<usize>) -> Self {
+        Self::with_hasher(ttl, max_entries, ahash::RandomState::new())
+    }
+
+    /// A store hashing keys with `hasher`, which a caller shares with its other tables to
+    /// hash a key once for all of them (see [`Self::hash_of`]).
+    pub fn with_hasher(ttl: Ttl, max_entries: Option<usize>, hasher: ahash::RandomState) -> Self {
         Store {
-            entries: LinkedHashMap::with_hasher(ahash::RandomState::new()),
+            entries: LinkedHashMap::with_hasher(hasher),
             ttl,
             max_entries,
             by_write: BTreeMap::new(),
@@ -328,16 +334,36 @@ impl<V> Store<V> {
         LiveLookup::Hit(&entry.value, entry.written)
     }
 
+    /// The hash the `_hashed` methods take for `key`: the store's hasher's (the one given
+    /// to [`Self::with_hasher`]).
+    #[inline]
+    pub fn hash_of(&self, key: &[u8]) -> u64 {
+        self.entries.hasher().hash_one(key)
+    }
+
     /// Writes a value as the most recently used entry. Whatever had to leave to make room
     /// (expired entries first, then least recently used ones) or was replaced is added to
     /// `removed` (a `Vec`, or an inline `SmallVec` for a caller that expects one or two).
     /// The key is hashed once. The new value counts as stored before anything leaves, so an
     /// entry holding the same object that leaves now is marked still stored.
     pub fn insert(&mut self, key: Key, value: V, now: Instant, removed: &mut impl Removals<V>) {
+        let hash = self.hash_of(&key);
+        self.insert_hashed(key, hash, value, now, removed);
+    }
+
+    /// [`Self::insert`] with the key's hash (from [`Self::hash_of`], or from a clone of the
+    /// store's hasher).
+    pub fn insert_hashed(
+        &mut self,
+        key: Key,
+        hash: u64,
+        value: V,
+        now: Instant,
+        removed: &mut impl Removals<V>,
+    ) {
         if let Some(sharing) = &mut self.sharing {
             sharing.stored(&value);
         }
-        let hash = self.entries.hasher().hash_one(&key);
         let replaced = match self
             .entries
             .raw_entry_mut()
