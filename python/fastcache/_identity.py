@@ -56,7 +56,8 @@ def _source_or_fingerprint(func: Any) -> str:
 
 
 def _code_identity(func: types.FunctionType) -> str:
-    """Module, qualname, source and code of a plain function, remembered per code object."""
+    """Module, qualname, source and code of a plain function, remembered per code object
+    (reused only under the same module and qualname)."""
     code = func.__code__
     module, qualname = str(func.__module__), func.__qualname__
     reusable = not hasattr(func, "__wrapped__")
