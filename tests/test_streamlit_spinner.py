@@ -5,6 +5,8 @@ by another. Checked message for message against `st.cache_resource` in the same 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -186,3 +188,54 @@ def test_outside_a_script_run_nothing_is_shown_printed_or_warned(capsys, caplog)
     assert [r for r in handler_records if r.levelno >= logging.WARNING] == []
     out, err = capsys.readouterr()
     assert out == err == ""
+
+
+MISS_HOOK_CALLS = """
+import threading
+import streamlit
+import fastcache
+import fastcache.streamlit as integration
+from streamlit.runtime.scriptrunner_utils.script_run_context import SCRIPT_RUN_CONTEXT_ATTR_NAME
+
+asked = []
+
+def counting_begin_miss(*args):
+    asked.append(threading.current_thread().name)
+    return None  # no spinner or recording: there is no real script run here
+
+integration._begin_miss = counting_begin_miss  # before the first miss looks the hook up
+
+@fastcache.cache_resource
+def load(x):
+    return x
+
+load(1)  # the main thread of a process that imported Streamlit: no script run
+
+worker = threading.Thread(target=load, args=(2,), name="worker")
+worker.start()
+worker.join()
+
+def as_a_script_thread():
+    # Streamlit keeps a script run's context as this attribute of the thread running it.
+    setattr(threading.current_thread(), SCRIPT_RUN_CONTEXT_ATTR_NAME, object())
+    load(3)
+
+script = threading.Thread(target=as_a_script_thread, name="script")
+script.start()
+script.join()
+print(asked)
+"""
+
+
+def test_a_miss_asks_streamlit_only_on_a_thread_that_carries_a_script_run():
+    # Outside every script run a miss begins no spinner or recording, and since the
+    # thread carries no script-run context it does not even call into the Python hook.
+    proc = subprocess.run(
+        [sys.executable, "-c", MISS_HOOK_CALLS],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "['script']"

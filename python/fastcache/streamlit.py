@@ -174,6 +174,22 @@ def _script_run_ctx() -> Any:
     return get(suppress_warning=True)
 
 
+def _script_run_ctx_attribute() -> str | None:
+    """The name of the thread attribute in which Streamlit keeps a script run's context,
+    read once by the native miss path so that a miss on a thread without one does not call
+    `_begin_miss`; None (always call it) when the hooks are off or the name is not found."""
+    if not _engage():
+        return None
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import (
+            SCRIPT_RUN_CONTEXT_ATTR_NAME,
+        )
+    except ImportError:
+        return None
+    name: object = SCRIPT_RUN_CONTEXT_ATTR_NAME
+    return name if isinstance(name, str) else None
+
+
 def _session_id() -> str:
     """The browser session of this script run; Streamlit's error outside one."""
     _engage()

@@ -63,6 +63,52 @@ fn hook<'py>(
     cell.import(py, "fastcache.streamlit", name)
 }
 
+/// Whether this thread may be running a Streamlit script: false only when its
+/// `threading.Thread` carries no script-run context. Streamlit keeps a script run's context
+/// as an attribute of the thread that runs it (the name comes from
+/// `fastcache.streamlit._script_run_ctx_attribute`, read from Streamlit once); looking in
+/// the thread's `__dict__` from here spares a miss outside every script run (a worker
+/// thread, the main thread of a process that merely imported Streamlit) the call into
+/// Python. Anything unexpected (no such name, a thread `threading` does not know, no
+/// `__dict__`) answers "maybe", and the Python hook decides as before.
+fn maybe_in_script_run(py: Python<'_>) -> bool {
+    static LOOKUP: PyOnceLock<Option<(Py<PyDict>, Py<PyString>)>> = PyOnceLock::new();
+    let lookup = LOOKUP.get_or_init(py, || {
+        static ATTRIBUTE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let name = hook(py, &ATTRIBUTE, "_script_run_ctx_attribute")
+            .and_then(|f| exit_safe::call(f, &PyTuple::empty(py), None))
+            .ok()?
+            .cast_into::<PyString>()
+            .ok()?;
+        let active = py
+            .import("threading")
+            .and_then(|t| t.getattr("_active"))
+            .ok()?
+            .cast_into::<PyDict>()
+            .ok()?;
+        Some((active.unbind(), name.unbind()))
+    });
+    let Some((active, name)) = lookup else {
+        return true;
+    };
+    // SAFETY: attached (the token); the call only reads this thread's identifier.
+    let ident = unsafe { ffi::PyThread_get_thread_ident() };
+    let Ok(Some(thread)) = active.bind(py).get_item(ident) else {
+        return true;
+    };
+    let Ok(attributes) = thread.getattr(intern!(py, "__dict__")) else {
+        return true;
+    };
+    let Ok(attributes) = attributes.cast_into::<PyDict>() else {
+        return true;
+    };
+    match attributes.get_item(name.bind(py)) {
+        Ok(Some(ctx)) => !ctx.is_none(),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
 /// A value computed through the recorder, and its replay record (`None`: nothing written).
 pub type Recorded = (Py<PyAny>, Option<Py<PyAny>>);
 
@@ -80,7 +126,7 @@ impl AppMiss {
         show_time: bool,
         background_refresh: bool,
     ) -> PyResult<AppMiss> {
-        if !streamlit_imported(py) {
+        if !streamlit_imported(py) || !maybe_in_script_run(py) {
             return Ok(AppMiss(None));
         }
         static BEGIN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
